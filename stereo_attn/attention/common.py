@@ -1,0 +1,109 @@
+"""Pieces shared by the attention blocks: voxel chunking, per-voxel norm and projections.
+
+Every block sees the cost volume as N = D*H*W tokens of C channels, flattened to (B, C, N).
+Blocks walk the tokens in chunks so that inference memory stays near one copy of the input
+(the preallocated output) instead of several full-size intermediates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+def core_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Precision of the mixing arithmetic: fp64 stays fp64 (gradcheck), everything else runs in fp32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# Chunks of ~16k voxels keep a chunk's (C, n) tensors in cache on CPUs; larger ones measured slower.
+DEFAULT_CHUNK_VOXELS = 16384
+
+
+def voxel_chunks(x_flat: torch.Tensor, chunk_voxels: int) -> Iterator[tuple[slice, torch.Tensor]]:
+    """(slice, chunk view) pairs covering the voxels of a (B, C, N) tensor.
+
+    Views, not copies: the first op on a chunk (a norm or a baddbmm) reads the row stride directly.
+    """
+    if chunk_voxels < 1:
+        raise ValueError(f"chunk_voxels must be >= 1, got {chunk_voxels}")
+    num_voxels = x_flat.shape[-1]
+    for start in range(0, num_voxels, chunk_voxels):
+        voxels = slice(start, min(start + chunk_voxels, num_voxels))
+        yield voxels, x_flat[:, :, voxels]
+
+
+def drain(cache: list) -> Iterator:
+    """Yield a first pass's per-chunk results and drop each from the cache, so memory is released
+    while the output pass fills in."""
+    for index in range(len(cache)):
+        item, cache[index] = cache[index], None
+        yield item
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, heads*d, n) -> (B, heads, d, n); a view, so heads are batched rather than looped."""
+    b, c, n = x.shape
+    return x.view(b, heads, c // heads, n)
+
+
+def check_divisible(channels: int, heads: int, what: str) -> int:
+    if channels % heads:
+        raise ValueError(f"{what}={channels} is not divisible by heads={heads}")
+    return channels // heads
+
+
+class Pointwise(nn.Linear):
+    """1x1x1 convolution on flattened voxels: (B, C_in, n) -> (B, C_out, n)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_autocast_enabled(x.device.type):
+            x = x.to(self.weight.dtype)  # the fp32 core may feed a bf16/fp64 module
+        weight = self.weight.expand(x.shape[0], -1, -1)
+        if self.bias is None:
+            return torch.bmm(weight, x)
+        # baddbmm writes a dense (B, C_out, n) with the bias fused; torch.matmul(W, x) returns
+        # a transposed result that every later op has to copy.
+        return torch.baddbmm(self.bias[None, :, None], weight, x)
+
+
+class ChannelNorm(nn.Module):
+    """Normalization over channels at each voxel of a (B, C, n) tensor, in fp32 or fp64.
+
+    Per-voxel statistics keep the blocks equivariant to voxel order and independent of N. It has no
+    affine parameters: every use is followed by a learned projection, which absorbs them.
+    """
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(core_dtype(x.dtype))
+        centred = x - x.mean(dim=1, keepdim=True)
+        # Tensor.var and vector_norm over a non-innermost dim are several times slower on CPU.
+        return centred * torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
+
+
+class ResidualProjection(nn.Module):
+    """Writes x + W y into a slice of a preallocated output; W starts at zero, so a new block is the identity.
+
+    Computed in place in the output's memory (copy, then baddbmm_), which saves a full pass
+    over the volume. No bias: it would only shift the volume, which the surrounding
+    convolutions already can.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_channels, in_channels))
+
+    def write(self, out: torch.Tensor, voxels: slice, x: torch.Tensor, y: torch.Tensor) -> None:
+        """out[:, :, voxels] = x + W y for (B, C, n) chunks, outside autocast so the residual
+        stream stays in the input's precision."""
+        target = out[:, :, voxels]
+        target.copy_(x)
+        with torch.autocast(y.device.type, enabled=False):
+            weight = self.weight.to(out.dtype).expand(y.shape[0], -1, -1)
+            target.baddbmm_(weight, y.to(out.dtype))

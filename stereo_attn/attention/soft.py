@@ -1,0 +1,169 @@
+"""SOFT (Lu et al., NeurIPS 2021): softmax-free Gaussian-kernel attention with a Nystrom low rank.
+
+S_ij = exp(-||q_i - q_j||^2 / (2 sqrt(d))), queries and keys sharing one projection, approximated as
+K(Q, L) pinv(K(L, L)) K(L, Q) with m landmark tokens L. Landmarks are the projected mean features
+of an adaptive (m_d, m_h, m_w) grid of regions, so every voxel belongs to some region whatever
+D, H, W are. Products run right to left, K_nm (pinv (K_mn V)), at O(N m d).
+
+``symmetric`` normalization applies D^-1/2 A D^-1/2 with degrees taken through the same Nystrom
+form, d = K_nm pinv(K_mm) K_mn 1: outputs then do not grow with N (degrees from the landmark
+kernel alone do), which matters when training crops are far smaller than test volumes.
+Tokens are walked in chunks; the N x m kernel is recomputed per pass rather than stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import (
+    DEFAULT_CHUNK_VOXELS,
+    ChannelNorm,
+    Pointwise,
+    ResidualProjection,
+    check_divisible,
+    core_dtype,
+    drain,
+    split_heads,
+    voxel_chunks,
+)
+from .pinv import INVERSE_METHODS, solve_landmarks
+
+NORMALIZATIONS = ("symmetric", "none")
+# Every exact Gaussian-kernel degree is >= 1 (the self-similarity), so 1 is a safe floor for the
+# Nystrom estimate, which can undershoot or turn negative.
+MIN_DEGREE = 1.0
+
+
+def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """exp(-||a_i - b_j||^2 / (2 sqrt(d))) for a: (.., d, m), b: (.., d, n) -> (.., m, n)."""
+    return kernel_from_factors(landmark_factor(a), token_factor(b))
+
+
+# With c = 1 / (2 sqrt(d)), the exponent -c (|a|^2 + |b|^2 - 2 a.b) is one matmul of augmented
+# vectors [2c a; -c |a|^2; 1] . [b; 1; -c |b|^2]: no pass over the m x n result besides the clamp
+# and exp. Factors are built once (landmarks per forward, tokens per chunk) in at least fp32;
+# the clamp at 0 guards the expansion, which cancels for nearby points.
+
+
+def landmark_factor(a: torch.Tensor) -> torch.Tensor:
+    """(.., d, m) -> (.., m, d + 2), contiguous: a transposed left operand makes bmm ~1.6x slower."""
+    a = a.to(core_dtype(a.dtype))
+    c = 0.5 / math.sqrt(a.shape[-2])
+    rows = [(2 * c) * a, -c * a.square().sum(dim=-2, keepdim=True), torch.ones_like(a[..., :1, :])]
+    return torch.cat(rows, dim=-2).mT.contiguous()
+
+
+def token_factor(b: torch.Tensor) -> torch.Tensor:
+    """(.., d, n) -> (.., d + 2, n)."""
+    b = b.to(core_dtype(b.dtype))
+    c = 0.5 / math.sqrt(b.shape[-2])
+    return torch.cat([b, torch.ones_like(b[..., :1, :]), -c * b.square().sum(dim=-2, keepdim=True)], dim=-2)
+
+
+def kernel_from_factors(landmarks: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(tokens.device.type, enabled=False):
+        return torch.bmm(landmarks, tokens).clamp_max_(0).exp_()
+
+
+def inverse_sqrt_degree(degrees: torch.Tensor) -> torch.Tensor:
+    """d^-1/2 of Nystrom degrees, floored at MIN_DEGREE."""
+    return degrees.clamp_min(MIN_DEGREE).rsqrt()
+
+
+class SoftAttention3d(nn.Module):
+    """Residual SOFT block, (B, C, D, H, W) -> (B, C, D, H, W)."""
+
+    def __init__(
+        self,
+        channels: int,
+        key_channels: int | None = None,
+        value_channels: int | None = None,
+        heads: int = 1,
+        landmarks: Sequence[int] = (4, 4, 8),
+        normalization: str = "symmetric",
+        inverse: str = "solve",
+        newton_iterations: int = 20,
+        eps: float = 1e-4,
+        prenorm: bool = True,
+        chunk_voxels: int = DEFAULT_CHUNK_VOXELS,
+    ) -> None:
+        super().__init__()
+        # Half width by default: the N*m*d_k kernel matmul dominates the cost, and the Gaussian
+        # kernel needs only a small embedding to compare voxels.
+        key_channels = key_channels or max(channels // 2, 1)
+        value_channels = value_channels or channels
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if inverse not in INVERSE_METHODS:
+            raise ValueError(f"inverse must be one of {INVERSE_METHODS}, got {inverse!r}")
+        if len(landmarks) != 3 or min(landmarks) < 1:
+            raise ValueError(f"landmarks must be a (D, H, W) grid of positive sizes, got {list(landmarks)}")
+        check_divisible(key_channels, heads, "key_channels")
+        check_divisible(value_channels, heads, "value_channels")
+        self.heads = heads
+        self.landmarks = tuple(int(g) for g in landmarks)
+        self.normalization = normalization
+        self.inverse = inverse
+        self.newton_iterations = newton_iterations
+        self.eps = eps
+        self.chunk_voxels = chunk_voxels
+        self.norm = ChannelNorm() if prenorm else nn.Identity()
+        self.to_queries = Pointwise(channels, key_channels)  # shared by queries and keys
+        self.to_values = Pointwise(channels, value_channels)
+        self.out = ResidualProjection(value_channels, channels)
+
+    def landmark_grid(self, depth: int, height: int, width: int) -> tuple[int, int, int]:
+        """The configured grid, capped by the volume so small volumes get no duplicate landmarks."""
+        return tuple(min(g, s) for g, s in zip(self.landmarks, (depth, height, width), strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, *spatial = x.shape
+        x_flat = x.reshape(b, c, -1)
+        pooled = F.adaptive_avg_pool3d(x, self.landmark_grid(*spatial)).reshape(b, c, -1)
+        landmark_queries = self._heads(self.to_queries, self.norm(pooled))  # (B*heads, d_k, m)
+        landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
+        landmarks = landmark_factor(landmark_queries)
+
+        def solve(rhs: torch.Tensor) -> torch.Tensor:
+            return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
+
+        chunks = list(voxel_chunks(x_flat, self.chunk_voxels))
+        # Queries are kept across the passes so each voxel is normalized and projected once.
+        query_chunks = [
+            token_factor(self._heads(self.to_queries, self.norm(x_chunk))) for _, x_chunk in chunks
+        ]
+
+        degree_weights = None
+        if self.normalization == "symmetric":
+            column_sums = sum(
+                kernel_from_factors(landmarks, queries).sum(dim=-1, keepdim=True) for queries in query_chunks
+            )
+            degree_weights = solve(column_sums)  # pinv(K_mm) K_mn 1, (B*heads, m, 1)
+
+        summary = 0
+        for (_, x_chunk), queries in zip(chunks, query_chunks, strict=True):
+            kernel = kernel_from_factors(landmarks, queries)  # K_mn, (B*heads, m, n)
+            values = self._heads(self.to_values, self.norm(x_chunk)).to(kernel.dtype)
+            if degree_weights is not None:
+                values = values * inverse_sqrt_degree(degree_weights.mT @ kernel)
+            summary = summary + kernel @ values.mT
+        mixing = solve(summary)  # pinv(K_mm) K_mn V, (B*heads, m, d_v)
+        if degree_weights is not None:
+            mixing = torch.cat([mixing, degree_weights], dim=-1)  # degrees come out of the same matmul
+
+        out = torch.empty_like(x_flat)
+        for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
+            mixed = mixing.mT @ kernel_from_factors(landmarks, queries)  # (B*heads, d_v [+ 1], n)
+            if degree_weights is not None:
+                mixed = mixed[:, :-1] * inverse_sqrt_degree(mixed[:, -1:])
+            self.out.write(out, voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
+        return out.view_as(x)
+
+    def _heads(self, projection: Pointwise, normed: torch.Tensor) -> torch.Tensor:
+        """Project (B, C, n) and batch the heads: (B*heads, d, n)."""
+        return split_heads(projection(normed), self.heads).flatten(0, 1)
