@@ -41,13 +41,15 @@ MIN_DEGREE = 1.0
 
 def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """exp(-||a_i - b_j||^2 / (2 sqrt(d))) for a: (.., d, m), b: (.., d, n) -> (.., m, n)."""
-    return kernel_from_factors(landmark_factor(a), token_factor(b))
+    centre = a.mean(dim=-1, keepdim=True)
+    return kernel_from_factors(landmark_factor(a - centre), token_factor(b - centre))
 
 
 # With c = 1 / (2 sqrt(d)), the exponent -c (|a|^2 + |b|^2 - 2 a.b) is one matmul of augmented
 # vectors [2c a; -c |a|^2; 1] . [b; 1; -c |b|^2]: no pass over the m x n result besides the clamp
-# and exp. Factors are built once (landmarks per forward, tokens per chunk) in at least fp32;
-# the clamp at 0 guards the expansion, which cancels for nearby points.
+# and exp. Factors are built once (landmarks per forward, tokens per chunk) in at least fp32.
+# The expansion cancels for nearby points far from the origin, so both sides are centred on the
+# landmarks' mean first (distances do not change) and the result is clamped at 0.
 
 
 def landmark_factor(a: torch.Tensor) -> torch.Tensor:
@@ -95,7 +97,7 @@ class SoftAttention3d(nn.Module):
         super().__init__()
         # Half width by default: the N*m*d_k kernel matmul dominates the cost, and the Gaussian
         # kernel needs only a small embedding to compare voxels.
-        key_channels = key_channels or max(channels // 2, 1)
+        key_channels = key_channels or max(channels // 2 // heads, 1) * heads
         value_channels = value_channels or channels
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -127,7 +129,8 @@ class SoftAttention3d(nn.Module):
         pooled = F.adaptive_avg_pool3d(x, self.landmark_grid(*spatial)).reshape(b, c, -1)
         landmark_queries = self._heads(self.to_queries, self.norm(pooled))  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
-        landmarks = landmark_factor(landmark_queries)
+        centre = landmark_queries.mean(dim=-1, keepdim=True)
+        landmarks = landmark_factor(landmark_queries - centre)
 
         def solve(rhs: torch.Tensor) -> torch.Tensor:
             return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
@@ -135,7 +138,7 @@ class SoftAttention3d(nn.Module):
         chunks = list(voxel_chunks(x_flat, self.chunk_voxels))
         # Queries are kept across the passes so each voxel is normalized and projected once.
         query_chunks = [
-            token_factor(self._heads(self.to_queries, self.norm(x_chunk))) for _, x_chunk in chunks
+            token_factor(self._heads(self.to_queries, self.norm(x_chunk)) - centre) for _, x_chunk in chunks
         ]
 
         degree_weights = None

@@ -1,0 +1,157 @@
+"""Properties every attention block shares: the residual interface, gradients, chunking, precision, cost."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_block
+
+from stereo_attn.attention import (
+    ATTENTION_BLOCKS,
+    AttentionMapTooLarge,
+    attention_map_bytes,
+    build_attention,
+)
+from stereo_attn.attention.common import ChannelNorm
+
+BLOCKS = sorted(ATTENTION_BLOCKS)
+LINEAR = ["efficient", "soft", "polynl"]
+# SOFT's landmarks are region means, so voxel order matters to it unless a single region is used.
+ORDER_FREE = {"soft": {"landmarks": (1, 1, 1)}}
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_new_block_is_the_identity_even_under_autocast(name: str) -> None:
+    x = torch.randn(2, 8, 3, 4, 5) * 100
+    block = build_attention(name, 8)
+    torch.testing.assert_close(block(x), x, rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(block(x), x, rtol=0, atol=0)  # the residual never passes through bf16
+
+
+def test_channel_norm_matches_layer_norm_over_channels() -> None:
+    x = torch.randn(2, 8, 50, dtype=torch.float64) * 5 + 3
+    expected = torch.nn.functional.layer_norm(x.mT, (8,)).mT
+    torch.testing.assert_close(ChannelNorm()(x[:, :, 5:40]), expected[:, :, 5:40])
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_gradcheck_on_a_tiny_volume(name: str) -> None:
+    x = torch.randn(1, 4, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    options = {} if name == "dot_product" else {"chunk_voxels": 5}
+    block = random_block(name, 4, **options)
+    assert torch.autograd.gradcheck(block, (x,))
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_chunking_does_not_change_the_result(name: str) -> None:
+    x = torch.randn(2, 8, 3, 5, 7, dtype=torch.float64)
+    chunked = random_block(name, 8, chunk_voxels=11)
+    whole = random_block(name, 8, chunk_voxels=1000)
+    whole.load_state_dict(chunked.state_dict())
+    torch.testing.assert_close(chunked(x), whole(x))
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_permuting_voxels_permutes_the_output(name: str) -> None:
+    x = torch.randn(1, 8, 3, 4, 5, dtype=torch.float64)
+    block = random_block(name, 8, **ORDER_FREE.get(name, {}))
+    order = torch.randperm(60)
+    permuted = x.flatten(2)[:, :, order].view_as(x)
+    expected = block(x).flatten(2)[:, :, order].view_as(x)
+    torch.testing.assert_close(block(permuted), expected)
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_bf16_autocast_stays_finite_and_close_to_fp32(name: str) -> None:
+    # Cost-volume-like input: positive offset, mixed scales, a few large correlations.
+    x = torch.randn(1, 16, 8, 17, 30) * torch.linspace(0.5, 20, 16).view(1, 16, 1, 1, 1) + 5
+    block = random_block(name, 16, dtype=torch.float32, std=0.2)
+    reference = block(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed_precision = block(x)
+    assert torch.isfinite(mixed_precision).all()
+    assert mixed_precision.dtype == x.dtype  # the residual stream keeps the input's precision
+    error = (mixed_precision - reference).norm() / (reference - x).norm()
+    assert error < 0.05
+
+
+def saved_tensor_bytes(name: str, size: tuple[int, int, int]) -> int:
+    """Bytes autograd keeps for the backward pass of one forward."""
+    block = random_block(name, 8, dtype=torch.float32)
+    x = torch.randn(1, 8, *size, requires_grad=True)
+    total = 0
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        block(x)
+    return total
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_saved_memory_grows_linearly_with_voxels(name: str) -> None:
+    small, large = saved_tensor_bytes(name, (4, 32, 32)), saved_tensor_bytes(name, (16, 32, 32))
+    assert 3.5 < large / small < 4.4  # 4x the voxels
+
+
+def test_quadratic_reference_saves_quadratic_memory() -> None:
+    # The yardstick for the test above: the same measurement sees the N x N map.
+    ratio = saved_tensor_bytes("dot_product", (4, 8, 8)) / saved_tensor_bytes("dot_product", (4, 8, 4))
+    assert ratio > 3
+
+
+def test_dot_product_equals_explicit_softmax_attention() -> None:
+    x = torch.randn(2, 8, 2, 3, 4, dtype=torch.float64)
+    block = random_block("dot_product", 8, heads=2)
+    normed = block.norm(x.flatten(2))
+    q, k, v = (
+        layer(normed).unflatten(1, (2, 4)) for layer in (block.to_queries, block.to_keys, block.to_values)
+    )
+    weights = torch.softmax(q.mT @ k / 2.0, dim=-1)  # (B, heads, N, N), scaled by sqrt(d_k = 4)
+    mixed = (weights @ v.mT).mT.flatten(1, 2)
+    expected = x + torch.matmul(block.out.weight, mixed).view_as(x)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_dot_product_refuses_volumes_above_its_budget_and_says_how_many_bytes() -> None:
+    block = build_attention("dot_product", 4, max_map_bytes=1_000_000)
+    x = torch.randn(1, 4, 4, 10, 15)  # N = 600: 600^2 * 4 bytes = 1,440,000
+    with pytest.raises(AttentionMapTooLarge, match="needs 1,440,000 bytes"):
+        block(x)
+
+
+def test_full_quarter_resolution_scene_flow_map_needs_about_ten_terabytes() -> None:
+    assert attention_map_bytes(1, 1, 48 * 136 * 240) == pytest.approx(9.8e12, rel=0.01)
+
+
+def test_polynl_equals_its_direct_formula() -> None:
+    # The block rearranges Poly-NL into GEMMs; here it is computed as written in the paper.
+    x = torch.randn(2, 6, 3, 4, 5, dtype=torch.float64)
+    block = random_block("polynl", 6, chunk_voxels=13)
+    normed = block.norm(x.flatten(2))
+    gate = ((block.w2 @ normed) * normed).mean(dim=-1, keepdim=True)
+    expected = x + (block.w3.weight @ ((block.w1 @ normed) * gate)).view_as(x)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_registry_builds_every_block_and_none() -> None:
+    for name in [*BLOCKS, "none"]:
+        assert build_attention(name, 8)(torch.ones(1, 8, 2, 2, 2)).shape == (1, 8, 2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("flash", {}, "unknown attention block 'flash'"),
+        ("soft", {"landmark": 3}, "attention 'soft'.*landmark"),
+        ("none", {"heads": 2}, "takes no options"),
+        ("efficient", {"heads": 3}, "not divisible by heads=3"),
+    ],
+)
+def test_bad_configurations_give_clear_errors(name: str, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_attention(name, 8, **options)

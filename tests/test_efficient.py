@@ -1,0 +1,61 @@
+"""Efficient attention against explicit matrix computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_block
+
+from stereo_attn.attention import EfficientAttention3d
+
+
+def explicit_qkv(block: EfficientAttention3d, x: torch.Tensor):
+    """Full (B, heads, d, N) queries, keys and values computed without chunks."""
+    b, c = x.shape[:2]
+    normed = block.norm(x.reshape(b, c, -1))
+    keys, values = block.to_keys_values(normed).split(block.key_channels, dim=1)
+    return (t.unflatten(1, (block.heads, -1)) for t in (block.to_queries(normed), keys, values))
+
+
+def finish(block: EfficientAttention3d, x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """x + W_o mixed, with mixed given as (B, heads, d_v, N)."""
+    return x + torch.matmul(block.out.weight, mixed.flatten(1, 2)).view_as(x)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_scaling_normalization_equals_dot_product_attention_with_scaling(heads: int) -> None:
+    x = torch.randn(2, 8, 3, 5, 7, dtype=torch.float64)
+    block = random_block("efficient", 8, heads=heads, normalization="scaling", chunk_voxels=16)
+    q, k, v = explicit_qkv(block, x)
+    n = q.shape[-1]
+    attention_map = q.mT @ k / n  # (B, heads, N, N): scaling normalization of dot-product attention
+    expected = finish(block, x, (attention_map @ v.mT).mT)
+    torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("chunk_voxels", [7, 10_000])
+def test_softmax_normalization_equals_explicit_formula(chunk_voxels: int) -> None:
+    # Large keys make the running max change between chunks, which the online softmax must handle.
+    x = torch.randn(1, 8, 4, 5, 6, dtype=torch.float64) * 3
+    block = random_block("efficient", 8, heads=2, chunk_voxels=chunk_voxels)
+    with torch.no_grad():
+        block.to_keys_values.weight.mul_(20)
+    q, k, v = explicit_qkv(block, x)
+    context = k.softmax(dim=-1) @ v.mT  # rho_k: softmax over positions
+    expected = finish(block, x, context.mT @ q.softmax(dim=2))  # rho_q: softmax over channels
+    torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_softmax_rows_sum_to_one_so_constant_values_pass_unchanged() -> None:
+    x = torch.randn(1, 6, 3, 4, 5, dtype=torch.float64)
+    block = random_block("efficient", 6, heads=2, chunk_voxels=9)
+    with torch.no_grad():
+        block.to_keys_values.weight[6:].zero_()  # values = their bias, the same at every voxel
+        block.out.weight.copy_(torch.eye(6))
+    constant = block.to_keys_values.bias[6:].detach()
+    torch.testing.assert_close(block(x) - x, constant.view(1, 6, 1, 1, 1).expand_as(x), rtol=0, atol=1e-12)
+
+
+def test_one_key_channel_per_head_is_rejected_for_softmax() -> None:
+    with pytest.raises(ValueError, match="key channels per head"):
+        EfficientAttention3d(8, key_channels=4, heads=4)

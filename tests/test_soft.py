@@ -1,0 +1,148 @@
+"""SOFT: Gaussian kernel, Newton-Raphson inverse, Nystrom exactness and normalization."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import random_block
+
+from stereo_attn.attention import NewtonInverse, SoftAttention3d, gaussian_kernel, newton_iterations
+from stereo_attn.attention.pinv import solve_landmarks
+from stereo_attn.attention.soft import kernel_from_factors, landmark_factor, token_factor
+
+
+def spd_matrix(size: int, condition: float, batch: int = 2) -> torch.Tensor:
+    """Symmetric positive definite matrices with eigenvalues spread geometrically over [1/cond, 1]."""
+    basis, _ = torch.linalg.qr(torch.randn(batch, size, size, dtype=torch.float64))
+    eigenvalues = torch.logspace(0, -torch.log10(torch.tensor(condition)).item(), size, dtype=torch.float64)
+    return basis @ torch.diag_embed(eigenvalues.expand(batch, size)) @ basis.mT
+
+
+def test_gaussian_kernel_matches_explicit_distances() -> None:
+    a = torch.randn(3, 6, 5, dtype=torch.float64)
+    b = torch.randn(3, 6, 9, dtype=torch.float64)
+    distances = torch.cdist(a.mT, b.mT).square()
+    torch.testing.assert_close(gaussian_kernel(a, b), torch.exp(-distances / (2 * 6**0.5)))
+
+
+def test_gaussian_kernel_is_symmetric_in_unit_interval_with_unit_diagonal() -> None:
+    # Large, nearby points in fp32: without centring, the expanded distance cancels.
+    points = 100 + 1e-3 * torch.randn(2, 16, 40)
+    kernel = gaussian_kernel(points, points)
+    assert kernel.dtype == torch.float32
+    assert (kernel > 0).all() and (kernel <= 1).all()
+    torch.testing.assert_close(kernel, kernel.mT)
+    torch.testing.assert_close(torch.diagonal(kernel, dim1=-2, dim2=-1), torch.ones(2, 40))
+
+
+def test_uncentred_expansion_is_clamped_to_at_most_one() -> None:
+    points = 100 + 1e-3 * torch.randn(2, 16, 40)
+    kernel = kernel_from_factors(landmark_factor(points), token_factor(points))
+    assert (kernel <= 1).all()
+
+
+@pytest.mark.parametrize(("condition", "iterations"), [(10.0, 20), (100.0, 30)])
+def test_newton_raphson_matches_pinv_on_well_conditioned_spd(condition: float, iterations: int) -> None:
+    matrix = spd_matrix(16, condition)
+    torch.testing.assert_close(newton_iterations(matrix, iterations), torch.linalg.pinv(matrix))
+
+
+def test_newton_raphson_fails_on_ill_conditioned_matrices_where_solve_is_exact() -> None:
+    # Why the direct solve is the default: 20 iterations do not converge at condition 1e4.
+    matrix = spd_matrix(16, 1e4)
+    rhs = torch.randn(2, 16, 3, dtype=torch.float64)
+    exact = torch.linalg.solve(matrix, rhs)
+    newton = solve_landmarks(matrix, rhs, method="newton", iterations=20, eps=0)
+    solved = solve_landmarks(matrix, rhs, method="solve", eps=0)
+    assert (newton - exact).norm() / exact.norm() > 0.1
+    torch.testing.assert_close(solved, exact)
+
+
+def test_newton_backward_is_the_exact_inverse_gradient() -> None:
+    matrix = spd_matrix(6, 5.0).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda m: NewtonInverse.apply(m, 40), (matrix,))
+    weights = torch.randn(2, 6, 6, dtype=torch.float64)
+    (newton_grad,) = torch.autograd.grad((NewtonInverse.apply(matrix, 40) * weights).sum(), matrix)
+    (exact_grad,) = torch.autograd.grad((torch.linalg.inv(matrix) * weights).sum(), matrix)
+    torch.testing.assert_close(newton_grad, exact_grad)
+
+
+def full_attention(block: SoftAttention3d, x: torch.Tensor, normalization: str) -> torch.Tensor:
+    """The block's output with the exact N x N Gaussian kernel instead of its Nystrom form."""
+    b, c = x.shape[:2]
+    normed = block.norm(x.reshape(b, c, -1))
+    queries = block.to_queries(normed).unflatten(1, (block.heads, -1)).flatten(0, 1)
+    values = block.to_values(normed).unflatten(1, (block.heads, -1)).flatten(0, 1)
+    kernel = gaussian_kernel(queries, queries)  # (B*heads, N, N)
+    if normalization == "symmetric":
+        scale = kernel.sum(dim=-1).rsqrt()  # exact degrees are >= 1, so no floor applies
+        kernel = scale[:, :, None] * kernel * scale[:, None, :]
+    mixed = values @ kernel.mT  # (B*heads, d_v, N)
+    return x + torch.matmul(block.out.weight, mixed.reshape(b, -1, mixed.shape[-1])).view_as(x)
+
+
+@pytest.mark.parametrize("normalization", ["none", "symmetric"])
+@pytest.mark.parametrize("inverse", ["solve", "newton"])
+def test_nystrom_is_exact_when_every_voxel_is_a_landmark(normalization: str, inverse: str) -> None:
+    shape = (2, 3, 5)  # odd sizes; the landmark grid equals the volume
+    x = torch.randn(1, 6, *shape, dtype=torch.float64)
+    block = random_block(
+        "soft",
+        6,
+        heads=2,
+        landmarks=shape,
+        normalization=normalization,
+        inverse=inverse,
+        newton_iterations=60,
+        eps=0.0,
+        chunk_voxels=7,
+    )
+    with torch.no_grad():  # spread the queries so the landmark kernel is well conditioned
+        block.to_queries.weight.mul_(4)
+    torch.testing.assert_close(block(x), full_attention(block, x, normalization), rtol=1e-7, atol=1e-7)
+
+
+def constant_value_block(normalization: str) -> SoftAttention3d:
+    """A block whose values are 1 everywhere and whose output projection is the identity."""
+    block = random_block("soft", 4, dtype=torch.float32, value_channels=4, normalization=normalization)
+    with torch.no_grad():
+        block.to_values.weight.zero_()
+        block.to_values.bias.fill_(1.0)
+        block.out.weight.copy_(torch.eye(4))
+    return block
+
+
+@pytest.mark.parametrize("size", [(8, 8, 8), (8, 16, 16), (8, 32, 32)])  # N = 512, 2048, 8192
+def test_symmetric_normalization_keeps_outputs_independent_of_volume_size(size: tuple[int, int, int]) -> None:
+    x = torch.randn(1, 4, *size)
+    symmetric = (constant_value_block("symmetric")(x) - x).mean().item()
+    assert 0.8 < symmetric < 1.2
+
+
+def test_unnormalized_outputs_grow_with_volume_size() -> None:
+    block = constant_value_block("none")
+    small, large = (torch.randn(1, 4, 8, s, s) for s in (8, 32))  # N = 512 and 8192
+    ratio = (block(large) - large).mean() / (block(small) - small).mean()
+    assert ratio > 8  # ~16x more voxels
+
+
+def test_landmark_grid_is_capped_by_small_volumes() -> None:
+    block = SoftAttention3d(4, landmarks=(4, 4, 8))
+    assert block.landmark_grid(2, 135, 5) == (2, 4, 5)
+
+
+def test_odd_sized_volumes_not_divisible_by_the_landmark_grid() -> None:
+    # D=48, H=135, W=240 scaled down: 135 and 15 are not multiples of the 4x4x8 grid.
+    x = torch.randn(1, 8, 6, 17, 15, dtype=torch.float64)
+    block = random_block("soft", 8, chunk_voxels=100)
+    reference = random_block("soft", 8, chunk_voxels=10_000)
+    reference.load_state_dict(block.state_dict())
+    out = block(x)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    torch.testing.assert_close(out, reference(x))
+
+
+@pytest.mark.parametrize("bad", [{"landmarks": (4, 4)}, {"inverse": "qr"}, {"normalization": "row"}])
+def test_invalid_options_are_rejected(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        SoftAttention3d(8, **bad)
