@@ -1,6 +1,6 @@
 """Scaling benchmark: time and peak memory of every attention block and a Conv3d yardstick.
 
-    python scripts/bench_attention.py output=bench_attention.json
+python scripts/bench_attention.py output=bench_attention.json
 """
 
 from __future__ import annotations

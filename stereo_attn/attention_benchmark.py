@@ -46,7 +46,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     before the input was allocated, so it includes the input itself (and its gradient when training).
     """
     torch.manual_seed(0)
-    batch, channels, *_ = spec["shape"]
+    channels = spec["shape"][1]
     block = build_block(spec["block"], channels, spec["options"])
     baseline = current_rss_bytes()
     x = torch.randn(spec["shape"])

@@ -21,7 +21,8 @@ def test_benchmark_script_writes_the_json_contract(tmp_path: Path) -> None:
     command = [
         sys.executable, "scripts/bench_attention.py", f"output={output}", f"hydra.run.dir={tmp_path}",
         "include=[conv3d,efficient,dot_product]", "volumes=[[2,4,4],[4,8,8]]",
-        "modes=[forward,forward_backward]", "repeats=1", "warmup=0", "blocks.dot_product.max_map_bytes=100000",
+        "modes=[forward,forward_backward]", "repeats=1", "warmup=0",
+        "blocks.dot_product.max_map_bytes=100000",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
