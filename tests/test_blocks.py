@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import random_block
+from torch.utils import _pytree as pytree
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from stereo_attn.attention import (
     ATTENTION_BLOCKS,
@@ -96,6 +98,40 @@ def saved_tensor_bytes(name: str, size: tuple[int, int, int]) -> int:
 def test_saved_memory_grows_linearly_with_voxels(name: str) -> None:
     small, large = saved_tensor_bytes(name, (4, 32, 32)), saved_tensor_bytes(name, (16, 32, 32))
     assert 3.5 < large / small < 4.4  # 4x the voxels
+
+
+class BytesWritten(TorchDispatchMode):
+    """Counts the bytes every op writes: a machine-independent measure of work."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if any(r.alias_info is not None and not r.alias_info.is_write for r in func._schema.returns):
+            return out  # a view writes nothing
+        for tensor in pytree.tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                self.total += tensor.numel() * tensor.element_size()
+        return out
+
+
+def training_step_bytes(name: str, size: tuple[int, int, int]) -> int:
+    block = random_block(name, 8, dtype=torch.float32, chunk_voxels=256)
+    x = torch.randn(1, 8, *size, requires_grad=True)
+    with BytesWritten() as counter:
+        block(x).sum().backward()
+    return counter.total
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_training_step_work_grows_linearly_with_voxels(name: str) -> None:
+    # Catches backward passes that touch the whole volume once per chunk (e.g. in-place writes
+    # into slices of one output, whose backward clones the full gradient per chunk).
+    # Both sizes hold the full 4x4x8 SOFT landmark grid, so only N changes.
+    ratio = training_step_bytes(name, (16, 32, 32)) / training_step_bytes(name, (4, 16, 16))
+    assert ratio < 17.5  # 16x the voxels
 
 
 def test_quadratic_reference_saves_quadratic_memory() -> None:

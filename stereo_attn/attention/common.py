@@ -26,13 +26,14 @@ def voxel_chunks(x_flat: torch.Tensor, chunk_voxels: int) -> Iterator[tuple[slic
     """(slice, chunk view) pairs covering the voxels of a (B, C, N) tensor.
 
     Views, not copies: the first op on a chunk (a norm or a baddbmm) reads the row stride directly.
+    One split rather than one slice per chunk: a slice's backward builds a gradient the size of the
+    whole volume, once per chunk; split's backward concatenates all chunk gradients once.
     """
     if chunk_voxels < 1:
         raise ValueError(f"chunk_voxels must be >= 1, got {chunk_voxels}")
-    num_voxels = x_flat.shape[-1]
-    for start in range(0, num_voxels, chunk_voxels):
-        voxels = slice(start, min(start + chunk_voxels, num_voxels))
-        yield voxels, x_flat[:, :, voxels]
+    starts = range(0, x_flat.shape[-1], chunk_voxels)
+    for start, chunk in zip(starts, x_flat.split(chunk_voxels, dim=-1), strict=True):
+        yield slice(start, start + chunk.shape[-1]), chunk
 
 
 def drain(cache: list) -> Iterator:
@@ -88,22 +89,43 @@ class ChannelNorm(nn.Module):
 
 
 class ResidualProjection(nn.Module):
-    """Writes x + W y into a slice of a preallocated output; W starts at zero, so a new block is the identity.
+    """The block's output projection W, applied as x + W y; W starts at zero, so a new block is the identity.
 
-    Computed in place in the output's memory (copy, then baddbmm_), which saves a full pass
-    over the volume. No bias: it would only shift the volume, which the surrounding
-    convolutions already can.
+    No bias: it would only shift the volume, which the surrounding convolutions already can.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(out_channels, in_channels))
 
-    def write(self, out: torch.Tensor, voxels: slice, x: torch.Tensor, y: torch.Tensor) -> None:
-        """out[:, :, voxels] = x + W y for (B, C, n) chunks, outside autocast so the residual
-        stream stays in the input's precision."""
-        target = out[:, :, voxels]
-        target.copy_(x)
+
+class VoxelOutput:
+    """Assembles x + W y, chunk by chunk along the voxel axis of a (B, C, N) volume.
+
+    At inference each chunk is computed in place in one preallocated buffer (copy, then baddbmm_),
+    which saves a full pass and keeps memory near one copy of the volume. While autograd records,
+    chunks are kept and joined once: in-place writes into slices of one tensor would make the
+    backward clone the whole gradient once per chunk, quadratic in N. Both stay outside autocast so
+    the residual stream keeps the input's precision.
+    """
+
+    def __init__(self, x_flat: torch.Tensor, weight: torch.Tensor) -> None:
+        """``weight``: (C_out, C_in), or (B, C_out, C_in) when it depends on the sample."""
+        self.weight = weight
+        self.in_place = not torch.is_grad_enabled()
+        self.buffer = torch.empty_like(x_flat) if self.in_place else None
+        self.chunks: list[torch.Tensor] = []
+
+    def write(self, voxels: slice, x: torch.Tensor, y: torch.Tensor) -> None:
+        dtype = x.dtype
         with torch.autocast(y.device.type, enabled=False):
-            weight = self.weight.to(out.dtype).expand(y.shape[0], -1, -1)
-            target.baddbmm_(weight, y.to(out.dtype))
+            weight = self.weight.to(dtype).expand(y.shape[0], -1, -1)
+            if self.in_place:
+                target = self.buffer[:, :, voxels]
+                target.copy_(x)
+                target.baddbmm_(weight, y.to(dtype))
+            else:
+                self.chunks.append(torch.baddbmm(x, weight, y.to(dtype)))
+
+    def result(self) -> torch.Tensor:
+        return self.buffer if self.in_place else torch.cat(self.chunks, dim=-1)

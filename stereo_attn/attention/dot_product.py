@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ChannelNorm, Pointwise, ResidualProjection, check_divisible, split_heads
+from .common import ChannelNorm, Pointwise, ResidualProjection, VoxelOutput, check_divisible, split_heads
 
 
 class AttentionMapTooLarge(MemoryError):
@@ -65,6 +65,6 @@ class DotProductAttention3d(nn.Module):
             for layer in (self.to_queries, self.to_keys, self.to_values)
         )
         mixed = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype))  # (B, heads, N, d_v)
-        out = torch.empty_like(x_flat)
-        self.out.write(out, slice(None), x_flat, mixed.mT.flatten(1, 2))
-        return out.view_as(x)
+        out = VoxelOutput(x_flat, self.out.weight)
+        out.write(slice(None), x_flat, mixed.mT.flatten(1, 2))
+        return out.result().view_as(x)

@@ -22,6 +22,7 @@ from .common import (
     ChannelNorm,
     Pointwise,
     ResidualProjection,
+    VoxelOutput,
     check_divisible,
     core_dtype,
     drain,
@@ -68,7 +69,7 @@ class EfficientAttention3d(nn.Module):
         b, c = x.shape[:2]
         x_flat = x.reshape(b, c, -1)
         context, query_chunks = self._context(x_flat)
-        out = torch.empty_like(x_flat)
+        out = VoxelOutput(x_flat, self.out.weight)
         for (voxels, x_chunk), queries in zip(
             voxel_chunks(x_flat, self.chunk_voxels), drain(query_chunks), strict=True
         ):
@@ -77,8 +78,8 @@ class EfficientAttention3d(nn.Module):
             else:
                 queries = queries / math.sqrt(x_flat.shape[-1])
             mixed = torch.einsum("bhkv,bhkn->bhvn", context, queries).flatten(1, 2)
-            self.out.write(out, voxels, x_chunk, mixed)
-        return out.view_as(x)
+            out.write(voxels, x_chunk, mixed)
+        return out.result().view_as(x)
 
     def _context(self, x_flat: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """rho_k(K)^T V per head, (B, heads, d_k, d_v), accumulated over voxel chunks, and each

@@ -14,7 +14,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import DEFAULT_CHUNK_VOXELS, ChannelNorm, ResidualProjection, core_dtype, drain, voxel_chunks
+from .common import (
+    DEFAULT_CHUNK_VOXELS,
+    ChannelNorm,
+    ResidualProjection,
+    VoxelOutput,
+    core_dtype,
+    drain,
+    voxel_chunks,
+)
 
 
 class PolyNL3d(nn.Module):
@@ -44,10 +52,10 @@ class PolyNL3d(nn.Module):
             second_moment = second_moment / x_flat.shape[-1]
             w1, w2 = self.w1.to(dtype), self.w2.to(dtype)
             gate = (w2 * second_moment.mT).sum(dim=-1)  # g = diag(W2 M), (B, C)
-            mixing = gate[:, :, None] * w1  # diag(g) W1; W3 is applied by the residual write
-            out = torch.empty_like(x_flat)
+            mixing = self.w3.weight.to(dtype) @ (gate[:, :, None] * w1)  # W3 diag(g) W1, (B, C, C)
+            out = VoxelOutput(x_flat, mixing)
             for (voxels, x_chunk), normed in zip(
                 voxel_chunks(x_flat, self.chunk_voxels), drain(normed_chunks), strict=True
             ):
-                self.w3.write(out, voxels, x_chunk, mixing @ normed)
-        return out.view_as(x)
+                out.write(voxels, x_chunk, normed)
+        return out.result().view_as(x)

@@ -25,6 +25,7 @@ from .common import (
     ChannelNorm,
     Pointwise,
     ResidualProjection,
+    VoxelOutput,
     check_divisible,
     core_dtype,
     drain,
@@ -159,13 +160,13 @@ class SoftAttention3d(nn.Module):
         if degree_weights is not None:
             mixing = torch.cat([mixing, degree_weights], dim=-1)  # degrees come out of the same matmul
 
-        out = torch.empty_like(x_flat)
+        out = VoxelOutput(x_flat, self.out.weight)
         for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
             mixed = mixing.mT @ kernel_from_factors(landmarks, queries)  # (B*heads, d_v [+ 1], n)
             if degree_weights is not None:
                 mixed = mixed[:, :-1] * inverse_sqrt_degree(mixed[:, -1:])
-            self.out.write(out, voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
-        return out.view_as(x)
+            out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
+        return out.result().view_as(x)
 
     def _heads(self, projection: Pointwise, normed: torch.Tensor) -> torch.Tensor:
         """Project (B, C, n) and batch the heads: (B*heads, d, n)."""
