@@ -37,10 +37,22 @@ def test_channel_norm_matches_layer_norm_over_channels() -> None:
     torch.testing.assert_close(ChannelNorm()(x[:, :, 5:40]), expected[:, :, 5:40])
 
 
-@pytest.mark.parametrize("name", BLOCKS)
-def test_gradcheck_on_a_tiny_volume(name: str) -> None:
-    x = torch.randn(1, 4, 2, 3, 3, dtype=torch.float64, requires_grad=True)
-    options = {} if name == "dot_product" else {"chunk_voxels": 5}
+GRADCHECK_CASES = [
+    ("efficient", {"heads": 2}),
+    ("efficient", {"heads": 2, "normalization": "scaling", "value_channels": 8}),
+    ("soft", {"heads": 2, "landmarks": (1, 2, 2)}),  # pooled landmarks: m = 4 < N = 18
+    ("soft", {"landmarks": (2, 2, 1), "normalization": "none"}),
+    ("soft", {"landmarks": (1, 2, 2), "inverse": "newton", "newton_iterations": 60}),
+    ("polynl", {}),
+    ("dot_product", {"heads": 2}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), GRADCHECK_CASES)
+def test_gradcheck_on_a_tiny_volume(name: str, options: dict) -> None:
+    x = torch.randn(2, 4, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    if name != "dot_product":
+        options = {**options, "chunk_voxels": 5}
     block = random_block(name, 4, **options)
     assert torch.autograd.gradcheck(block, (x,))
 

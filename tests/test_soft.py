@@ -71,21 +71,23 @@ def full_attention(block: SoftAttention3d, x: torch.Tensor, normalization: str) 
     """The block's output with the exact N x N Gaussian kernel instead of its Nystrom form."""
     b, c = x.shape[:2]
     normed = block.norm(x.reshape(b, c, -1))
-    queries = block.to_queries(normed).unflatten(1, (block.heads, -1)).flatten(0, 1)
-    values = block.to_values(normed).unflatten(1, (block.heads, -1)).flatten(0, 1)
+    dtype = normed.dtype
+    queries = block.to_queries(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
+    values = block.to_values(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
     kernel = gaussian_kernel(queries, queries)  # (B*heads, N, N)
     if normalization == "symmetric":
         scale = kernel.sum(dim=-1).rsqrt()  # exact degrees are >= 1, so no floor applies
         kernel = scale[:, :, None] * kernel * scale[:, None, :]
-    mixed = values @ kernel.mT  # (B*heads, d_v, N)
-    return x + torch.matmul(block.out.weight, mixed.reshape(b, -1, mixed.shape[-1])).view_as(x)
+    with torch.autocast(x.device.type, enabled=False):
+        mixed = values @ kernel.mT  # (B*heads, d_v, N)
+        return x + torch.matmul(block.out.weight, mixed.reshape(b, -1, mixed.shape[-1])).view_as(x)
 
 
 @pytest.mark.parametrize("normalization", ["none", "symmetric"])
 @pytest.mark.parametrize("inverse", ["solve", "newton"])
 def test_nystrom_is_exact_when_every_voxel_is_a_landmark(normalization: str, inverse: str) -> None:
     shape = (2, 3, 5)  # odd sizes; the landmark grid equals the volume
-    x = torch.randn(1, 6, *shape, dtype=torch.float64)
+    x = torch.randn(2, 6, *shape, dtype=torch.float64)
     block = random_block(
         "soft",
         6,
@@ -129,6 +131,39 @@ def test_unnormalized_outputs_grow_with_volume_size() -> None:
 def test_landmark_grid_is_capped_by_small_volumes() -> None:
     block = SoftAttention3d(4, landmarks=(4, 4, 8))
     assert block.landmark_grid(2, 135, 5) == (2, 4, 5)
+
+
+def test_every_voxel_contributes_to_the_landmarks_of_odd_sized_volumes() -> None:
+    # D=48, H=135, W=240 scaled down: 17 and 15 do not divide into the 4x4x8 grid.
+    x = torch.randn(1, 8, 6, 17, 15, requires_grad=True)
+    block = random_block("soft", 8, dtype=torch.float32)
+    (gradient,) = torch.autograd.grad(block.landmark_queries(x).square().sum(), x)
+    assert (gradient.abs().sum(dim=1) > 0).all()
+
+
+def test_bf16_autocast_rounds_only_the_projections() -> None:
+    # The landmark inverse has large entries of both signs: the Nystrom products must stay in fp32.
+    shape = (2, 3, 4)
+    x = torch.randn(1, 8, *shape) * 4
+    block = random_block("soft", 8, dtype=torch.float32, landmarks=shape, eps=0.0)
+    with torch.no_grad():
+        block.to_queries.weight.mul_(4)  # well-conditioned landmark kernel, so fp32 is exact enough
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        actual = block(x)
+        expected = full_attention(block, x, "symmetric")  # bf16 projections, then fp32 products
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_permuting_voxels_within_landmark_regions_permutes_the_output() -> None:
+    # Region means, hence landmarks, are unchanged by shuffles inside each 2x2x2 region.
+    x = torch.randn(1, 8, 4, 4, 4, dtype=torch.float64)
+    block = random_block("soft", 8, landmarks=(2, 2, 2))
+    index = torch.arange(64).view(2, 2, 2, 2, 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(8, 8)  # rows: regions
+    order = torch.empty(64, dtype=torch.long)
+    order[index.flatten()] = torch.stack([row[torch.randperm(8)] for row in index]).flatten()
+    permuted = x.flatten(2)[:, :, order].view_as(x)
+    expected = block(x).flatten(2)[:, :, order].view_as(x)
+    torch.testing.assert_close(block(permuted), expected)
 
 
 def test_odd_sized_volumes_not_divisible_by_the_landmark_grid() -> None:

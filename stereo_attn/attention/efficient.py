@@ -58,32 +58,42 @@ class EfficientAttention3d(nn.Module):
             raise ValueError(f"softmax normalization needs >= 2 key channels per head, got {key_per_head}")
         self.heads = heads
         self.key_channels = key_channels
+        self.value_channels = value_channels
         self.normalization = normalization
         self.chunk_voxels = chunk_voxels
         self.norm = ChannelNorm() if prenorm else nn.Identity()
         self.to_queries = Pointwise(channels, key_channels)
-        self.to_keys_values = Pointwise(channels, key_channels + value_channels)
+        # No bias: under the softmax over positions a key bias cancels and a value bias only shifts
+        # the output by a constant; dropping it saves a full pass per chunk.
+        self.to_keys_values = Pointwise(channels, key_channels + value_channels, bias=False)
         self.out = ResidualProjection(value_channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[:2]
         x_flat = x.reshape(b, c, -1)
         context, query_chunks = self._context(x_flat)
-        out = VoxelOutput(x_flat, self.out.weight)
-        for (voxels, x_chunk), queries in zip(
-            voxel_chunks(x_flat, self.chunk_voxels), drain(query_chunks), strict=True
-        ):
-            if self.normalization == "softmax":
-                queries = queries.softmax(dim=2)
-            else:
-                queries = queries / math.sqrt(x_flat.shape[-1])
-            mixed = torch.einsum("bhkv,bhkn->bhvn", context, queries).flatten(1, 2)
-            out.write(voxels, x_chunk, mixed)
+        with torch.autocast(x.device.type, enabled=False):
+            # W_o blockdiag(context^T) per sample, (B, C, d_k): the output projection folded into the
+            # context, so the output pass is one fused matmul on the normalized queries.
+            out_weight = self.out.weight.to(context.dtype).unflatten(1, (self.heads, -1))
+            weight = torch.einsum("chv,bhkv->bchk", out_weight, context).flatten(2)
+            if self.normalization == "scaling":
+                weight = weight / math.sqrt(x_flat.shape[-1])  # rho_q(Q) = Q / sqrt(N)
+            out = VoxelOutput(x_flat, weight)
+            for (voxels, x_chunk), queries in zip(
+                voxel_chunks(x_flat, self.chunk_voxels), drain(query_chunks), strict=True
+            ):
+                if self.normalization == "softmax":
+                    queries = queries.softmax(dim=2)  # rho_q: over the key channels of each head
+                out.write(voxels, x_chunk, queries.flatten(1, 2))
         return out.result().view_as(x)
 
     def _context(self, x_flat: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """rho_k(K)^T V per head, (B, heads, d_k, d_v), accumulated over voxel chunks, and each
-        chunk's queries (B, heads, d_k, n), kept so the norm and projections run once per voxel."""
+        chunk's queries (B, heads, d_k, n), kept so the norm and projections run once per voxel.
+
+        Projections follow the ambient autocast; everything after them runs in fp32 (or fp64).
+        """
         num_voxels = x_flat.shape[-1]
         dtype = core_dtype(x_flat.dtype)
         context = key_max = key_sum = None
@@ -92,25 +102,29 @@ class EfficientAttention3d(nn.Module):
             normed = self.norm(x_chunk)
             query_chunks.append(split_heads(self.to_queries(normed), self.heads).to(dtype))
             keys_values = self.to_keys_values(normed).to(dtype)
-            keys, values = (split_heads(t, self.heads) for t in keys_values.split(self.key_channels, dim=1))
-            if self.normalization == "scaling":
-                # Divide before the sum: 1.5M summed products overflow in low precision.
-                part = torch.einsum("bhkn,bhvn->bhkv", keys / math.sqrt(num_voxels), values)
-                context = part if context is None else context + part
-                continue
-            # The softmax is invariant to the shift, so the running max carries no gradient.
-            chunk_max = keys.detach().amax(dim=-1, keepdim=True)
-            new_max = chunk_max if key_max is None else torch.maximum(key_max, chunk_max)
-            weights = torch.exp(keys - new_max)
-            part = torch.einsum("bhkn,bhvn->bhkv", weights, values)
-            part_sum = weights.sum(dim=-1, keepdim=True)
-            if context is None:
-                context, key_sum = part, part_sum
-            else:
-                rescale = torch.exp(key_max - new_max)
-                context = context * rescale + part
-                key_sum = key_sum * rescale + part_sum
-            key_max = new_max
+            with torch.autocast(x_flat.device.type, enabled=False):
+                keys, values = (
+                    split_heads(t, self.heads)
+                    for t in keys_values.split([self.key_channels, self.value_channels], 1)
+                )
+                if self.normalization == "scaling":
+                    # Divide before the sum: 1.5M summed products overflow in low precision.
+                    part = torch.einsum("bhkn,bhvn->bhkv", keys / math.sqrt(num_voxels), values)
+                    context = part if context is None else context + part
+                    continue
+                # The softmax is invariant to the shift, so the running max carries no gradient.
+                chunk_max = keys.detach().amax(dim=-1, keepdim=True)
+                new_max = chunk_max if key_max is None else torch.maximum(key_max, chunk_max)
+                weights = (keys - new_max).exp_()
+                part = torch.einsum("bhkn,bhvn->bhkv", weights, values)
+                part_sum = weights.sum(dim=-1, keepdim=True)
+                if context is None:
+                    context, key_sum = part, part_sum
+                else:
+                    rescale = torch.exp(key_max - new_max)
+                    context = context * rescale + part
+                    key_sum = key_sum * rescale + part_sum
+                key_max = new_max
         if self.normalization == "softmax":
             context = context / key_sum
         return context, query_chunks

@@ -116,7 +116,8 @@ class SoftAttention3d(nn.Module):
         self.eps = eps
         self.chunk_voxels = chunk_voxels
         self.norm = ChannelNorm() if prenorm else nn.Identity()
-        self.to_queries = Pointwise(channels, key_channels)  # shared by queries and keys
+        # Shared by queries and keys; no bias, which would cancel in every distance.
+        self.to_queries = Pointwise(channels, key_channels, bias=False)
         self.to_values = Pointwise(channels, value_channels)
         self.out = ResidualProjection(value_channels, channels)
 
@@ -124,11 +125,18 @@ class SoftAttention3d(nn.Module):
         """The configured grid, capped by the volume so small volumes get no duplicate landmarks."""
         return tuple(min(g, s) for g, s in zip(self.landmarks, (depth, height, width), strict=True))
 
+    def landmark_queries(self, x: torch.Tensor) -> torch.Tensor:
+        """Projected, normalized mean features of the grid's regions: (B*heads, d_k, m).
+
+        Adaptive pooling regions cover every voxel (they overlap where sizes do not divide).
+        """
+        pooled = F.adaptive_avg_pool3d(x, self.landmark_grid(*x.shape[2:]))
+        return self._heads(self.to_queries, self.norm(pooled.flatten(2)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, *spatial = x.shape
+        b, c = x.shape[:2]
         x_flat = x.reshape(b, c, -1)
-        pooled = F.adaptive_avg_pool3d(x, self.landmark_grid(*spatial)).reshape(b, c, -1)
-        landmark_queries = self._heads(self.to_queries, self.norm(pooled))  # (B*heads, d_k, m)
+        landmark_queries = self.landmark_queries(x)  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
         centre = landmark_queries.mean(dim=-1, keepdim=True)
         landmarks = landmark_factor(landmark_queries - centre)
@@ -151,23 +159,30 @@ class SoftAttention3d(nn.Module):
 
         summary = 0
         for (_, x_chunk), queries in zip(chunks, query_chunks, strict=True):
-            kernel = kernel_from_factors(landmarks, queries)  # K_mn, (B*heads, m, n)
-            values = self._heads(self.to_values, self.norm(x_chunk)).to(kernel.dtype)
-            if degree_weights is not None:
-                values = values * inverse_sqrt_degree(degree_weights.mT @ kernel)
-            summary = summary + kernel @ values.mT
+            values = self._heads(self.to_values, self.norm(x_chunk))
+            with torch.autocast(x.device.type, enabled=False):
+                kernel = kernel_from_factors(landmarks, queries)  # K_mn, (B*heads, m, n)
+                if degree_weights is not None:
+                    values = values * inverse_sqrt_degree(degree_weights.mT @ kernel)
+                summary = summary + kernel @ values.mT
         mixing = solve(summary)  # pinv(K_mm) K_mn V, (B*heads, m, d_v)
         if degree_weights is not None:
             mixing = torch.cat([mixing, degree_weights], dim=-1)  # degrees come out of the same matmul
 
-        out = VoxelOutput(x_flat, self.out.weight)
-        for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
-            mixed = mixing.mT @ kernel_from_factors(landmarks, queries)  # (B*heads, d_v [+ 1], n)
-            if degree_weights is not None:
-                mixed = mixed[:, :-1] * inverse_sqrt_degree(mixed[:, -1:])
-            out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
+        with torch.autocast(x.device.type, enabled=False):
+            out = VoxelOutput(x_flat, self.out.weight)
+            for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
+                mixed = mixing.mT @ kernel_from_factors(landmarks, queries)  # (B*heads, d_v [+ 1], n)
+                if degree_weights is not None:
+                    mixed = mixed[:, :-1] * inverse_sqrt_degree(mixed[:, -1:])
+                out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
         return out.result().view_as(x)
 
     def _heads(self, projection: Pointwise, normed: torch.Tensor) -> torch.Tensor:
-        """Project (B, C, n) and batch the heads: (B*heads, d, n)."""
-        return split_heads(projection(normed), self.heads).flatten(0, 1)
+        """Project (B, C, n) under the ambient autocast and batch the heads: (B*heads, d, n) in fp32 or fp64.
+
+        Everything after the projections runs in full precision: the landmark inverse has large
+        entries of both signs, which bf16 rounding would make cancel.
+        """
+        projected = split_heads(projection(normed), self.heads).flatten(0, 1)
+        return projected.to(core_dtype(normed.dtype))
