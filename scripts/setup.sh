@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"
     rm -f .venv/.installed-*
     touch "$stamp"
