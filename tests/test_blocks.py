@@ -31,9 +31,11 @@ def test_new_block_is_the_identity_even_under_autocast(name: str) -> None:
         torch.testing.assert_close(block(x), x, rtol=0, atol=0)  # the residual never passes through bf16
 
 
-def test_channel_norm_matches_layer_norm_over_channels() -> None:
+@pytest.mark.parametrize("requires_grad", [False, True])  # in-place and autograd-safe branches
+def test_channel_norm_matches_layer_norm_over_channels(requires_grad: bool) -> None:
     x = torch.randn(2, 8, 50, dtype=torch.float64) * 5 + 3
     expected = torch.nn.functional.layer_norm(x.mT, (8,)).mT
+    x.requires_grad_(requires_grad)
     torch.testing.assert_close(ChannelNorm()(x[:, :, 5:40]), expected[:, :, 5:40])
 
 
@@ -64,6 +66,19 @@ def test_chunking_does_not_change_the_result(name: str) -> None:
     whole = random_block(name, 8, chunk_voxels=1000)
     whole.load_state_dict(chunked.state_dict())
     torch.testing.assert_close(chunked(x), whole(x))
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_inference_paths_match_the_autograd_path(name: str, mode: type) -> None:
+    # Without autograd the blocks write in place (output buffer, norm scaling, Poly-NL's store).
+    x = torch.randn(2, 8, 3, 5, 7, dtype=torch.float64)
+    block = random_block(name, 8, **({} if name == "dot_product" else {"chunk_voxels": 11}))
+    expected = block(x)
+    assert expected.requires_grad
+    with mode():
+        actual = block(x)
+    torch.testing.assert_close(actual, expected.detach())
 
 
 @pytest.mark.parametrize("name", BLOCKS)

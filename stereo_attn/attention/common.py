@@ -81,9 +81,10 @@ class ChannelNorm(nn.Module):
         super().__init__()
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``out``: where to write the result (autograd off only), e.g. a slice of a larger buffer."""
         x = x.to(core_dtype(x.dtype))
-        centred = x - x.mean(dim=1, keepdim=True)
+        centred = torch.sub(x, x.mean(dim=1, keepdim=True), out=out)
         # Tensor.var and vector_norm over a non-innermost dim are several times slower on CPU.
         scale = torch.rsqrt(centred.square().mean(dim=1, keepdim=True) + self.eps)
         # In place when autograd does not track it: a fresh buffer per chunk doubles the norm's time.
