@@ -1,8 +1,9 @@
 """Pieces shared by the attention blocks: voxel chunking, per-voxel norm and projections.
 
 Every block sees the cost volume as N = D*H*W tokens of C channels, flattened to (B, C, N).
-Blocks walk the tokens in chunks so that inference memory stays near one copy of the input
-(the preallocated output) instead of several full-size intermediates.
+Blocks walk the tokens in chunks so that inference needs one to three copies of the input (the
+output buffer, and per-chunk queries or features cached between passes) instead of a full-size
+intermediate for every step.
 """
 
 from __future__ import annotations
