@@ -1,0 +1,1 @@
+"""Stereo datasets: file formats, benchmark readers, the procedural generator, augmentation."""

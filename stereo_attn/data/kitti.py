@@ -1,0 +1,107 @@
+"""KITTI 2015 and 2012 stereo: the ``_10`` frames, 16-bit PNG disparity (value / 256, 0 = no ground truth).
+
+KITTI 2015: ``root/training/image_2/000000_10.png``, ``image_3/``, ``disp_occ_0/`` (all pixels with
+ground truth), ``disp_noc_0/`` (non-occluded); ``root/testing/image_2|image_3`` without ground truth.
+KITTI 2012: the same with ``colored_0``, ``colored_1``, ``disp_occ``, ``disp_noc``.
+Only the ``_10`` frames are stereo pairs with ground truth; the ``_11`` frames (scene flow) are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from stereo_attn.data.base import (
+    DatasetLayoutError,
+    Entry,
+    StereoDataset,
+    check_size,
+    layout_error,
+    pair_entry,
+    read_checked,
+    require_dir,
+)
+from stereo_attn.data.io import read_image, read_kitti_disparity
+from stereo_attn.data.sample import Sample, make_sample
+
+SPLITS = ("training", "testing")
+
+
+class _Kitti(StereoDataset):
+    title = ""
+    left_folder = right_folder = occ_folder = noc_folder = ""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "training",
+        transform: Callable[[Sample], Any] | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"unknown {self.title} split {split!r}; choose from {', '.join(SPLITS)}")
+        self.split = split
+        expected = self.expected_layout(os.path.abspath(os.fspath(root)))
+        root_abs = require_dir(root, expected)
+        entries = self.scan(root_abs)
+        super().__init__(
+            entries, transform, root=root_abs, expected=expected, what=f"{self.title} {split} pairs"
+        )
+
+    def expected_layout(self, root: str) -> str:
+        beside = f"{self.right_folder}/" + (f", {self.occ_folder}/" if self.split == "training" else "")
+        return f"{root}/{self.split}/{self.left_folder}/000000_10.png with {beside} beside it"
+
+    def scan(self, root: str) -> list[Entry]:
+        split_dir = os.path.join(root, self.split)
+        left_dir = os.path.join(split_dir, self.left_folder)
+        if not os.path.isdir(left_dir):
+            raise layout_error(root, f"no {self.title} {self.split} pairs found", self.expected_layout(root))
+        has_gt = self.split == "training"
+        has_noc = has_gt and os.path.isdir(os.path.join(split_dir, self.noc_folder))
+        entries = []
+        for name in sorted(os.listdir(left_dir)):
+            if not name.endswith("_10.png"):
+                continue
+            entry = pair_entry(
+                os.path.join(left_dir, name),
+                os.path.join(split_dir, self.right_folder, name),
+                os.path.join(split_dir, self.occ_folder, name) if has_gt else None,
+            )
+            entry["noc"] = os.path.join(split_dir, self.noc_folder, name) if has_noc else None
+            for key in ("right", "disparity", "noc"):
+                if entry[key] is not None and not os.path.isfile(entry[key]):
+                    raise DatasetLayoutError(
+                        f"{entry[key]}: missing (the pair of {entry['left']}); "
+                        f"expected {self.expected_layout(root)}"
+                    )
+            entries.append(entry)
+        return entries
+
+    def load(self, entry: Entry) -> Sample:
+        left = read_checked(read_image, entry["left"])
+        right = read_checked(read_image, entry["right"])
+        disparity = valid = valid_noc = None
+        if entry["disparity"]:
+            disparity, valid = read_checked(read_kitti_disparity, entry["disparity"])
+            if entry.get("noc"):
+                _, valid_noc = read_checked(read_kitti_disparity, entry["noc"])
+                check_size(entry["noc"], valid_noc, entry["disparity"], disparity)
+        meta = {**self.base_meta(entry), "name": os.path.basename(entry["left"])[: -len(".png")]}
+        return make_sample(left, right, disparity, valid, meta, valid_noc=valid_noc)
+
+
+class Kitti2015(_Kitti):
+    """KITTI 2015: ``valid`` from ``disp_occ_0`` (> 0), ``valid_noc`` from ``disp_noc_0``."""
+
+    name = "kitti2015"
+    title = "KITTI 2015"
+    left_folder, right_folder, occ_folder, noc_folder = "image_2", "image_3", "disp_occ_0", "disp_noc_0"
+
+
+class Kitti2012(_Kitti):
+    """KITTI 2012: ``valid`` from ``disp_occ`` (> 0), ``valid_noc`` from ``disp_noc``."""
+
+    name = "kitti2012"
+    title = "KITTI 2012"
+    left_folder, right_folder, occ_folder, noc_folder = "colored_0", "colored_1", "disp_occ", "disp_noc"
