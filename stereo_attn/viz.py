@@ -1,0 +1,38 @@
+"""Pictures a person would rather look at: colour-mapped disparity and side-by-side views."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def colorize_disparity(
+    disparity: np.ndarray, max_disparity: float, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """(H, W) disparity -> (H, W, 3) uint8 RGB with a fixed range [0, max_disparity] (turbo: near is red),
+    so images of one run are comparable; invalid pixels are black."""
+    scaled = np.clip(np.nan_to_num(disparity) / max_disparity, 0, 1)
+    rgb = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+    if valid is not None:
+        rgb = np.where(valid[..., None], rgb, 0).astype(np.uint8)
+    return np.ascontiguousarray(rgb)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+
+
+def stereo_montage(samples: list[dict], max_disparity: float) -> np.ndarray:
+    """One row per sample: left, right, colour-mapped ground truth; (rows*H, 3*W, 3) uint8 RGB."""
+    rows = [
+        np.concatenate(
+            [
+                to_uint8(s["left"]),
+                to_uint8(s["right"]),
+                colorize_disparity(s["disparity"], max_disparity, s["valid"]),
+            ],
+            axis=1,
+        )
+        for s in samples
+    ]
+    return np.concatenate(rows, axis=0)
