@@ -1,0 +1,24 @@
+"""Scan a Scene Flow root once and save its pairs as a plain-text list (paths relative to the root),
+to check in under data/ and pass to the reader as ``file_list`` instead of scanning again.
+
+    python scripts/make_file_list.py root=/datasets/SceneFlow split=TRAIN output=data/sceneflow_train.txt
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from stereo_attn.data.base import write_file_list
+from stereo_attn.data.sceneflow import scan_sceneflow
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="make_file_list")
+def main(cfg: DictConfig) -> None:
+    entries = scan_sceneflow(cfg.root, cfg.split, cfg.pass_name, list(cfg.subsets))
+    write_file_list(cfg.output, entries, cfg.root)
+    print(f"wrote {len(entries)} pairs to {cfg.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The LightningDataModule: datasets by name from config, mixtures, augmentation and loaders.
+
+A dataset spec is a dict: ``name`` (a key of ``DATASETS``) plus that reader's arguments, and optionally
+``repeat`` (how many times it appears in a mixture, to weight small datasets) and ``limit`` (an evenly
+spaced subset, e.g. for quick validation). Specs without ``root`` use the module's ``root``, so
+``data=sceneflow data.root=/datasets/SceneFlow`` is all a single-dataset config needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import cv2
+import lightning as L
+import numpy as np
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from .eth3d import ETH3D
+from .kitti import Kitti2012, Kitti2015
+from .middlebury import Middlebury2014
+from .sample import Sample, to_tensors
+from .sceneflow import SceneFlow
+from .synthetic import SyntheticStereo
+from .transforms import Compose, build_eval_transforms, build_train_transforms
+
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "synthetic": SyntheticStereo,
+    "sceneflow": SceneFlow,
+    "kitti2015": Kitti2015,
+    "kitti2012": Kitti2012,
+    "middlebury": Middlebury2014,
+    "eth3d": ETH3D,
+}
+
+
+class Pipeline:
+    """Augmentation, then tensors: a picklable transform for DataLoader workers."""
+
+    def __init__(self, augment: Compose) -> None:
+        self.augment = augment
+
+    def __call__(self, sample: Sample) -> dict[str, Any]:
+        return to_tensors(self.augment(sample))
+
+
+def build_dataset(
+    spec: Mapping[str, Any],
+    transform: Callable[[Sample], Any] | None = None,
+    root: str | None = None,
+    synthetic: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """One dataset from its spec; ``root`` and ``synthetic`` ({seed, generator}) fill what the spec omits."""
+    options = dict(spec)
+    name = options.pop("name", None)
+    if name not in DATASETS:
+        raise ValueError(f"dataset spec {dict(spec)} needs name: one of {sorted(DATASETS)}")
+    repeat, limit = int(options.pop("repeat", 1)), options.pop("limit", None)
+    if name == "synthetic":
+        defaults = dict(synthetic or {})
+        options.setdefault("seed", defaults.get("seed", 0))
+        options.setdefault("config", defaults.get("generator"))
+    else:
+        options.setdefault("root", root)
+        if options["root"] is None:
+            raise ValueError(
+                f"dataset {name!r} has no root: set data.root=/path/to/{name} or a root in its spec"
+            )
+    try:
+        dataset = DATASETS[name](**options, transform=transform)
+    except TypeError as error:  # an option the reader does not take
+        raise ValueError(f"dataset {name!r}: {error}") from None
+    if limit is not None and int(limit) < len(dataset):
+        dataset = Subset(dataset, np.linspace(0, len(dataset) - 1, int(limit)).round().astype(int).tolist())
+    return dataset if repeat == 1 else ConcatDataset([dataset] * repeat)
+
+
+def build_mixture(specs: Sequence[Mapping[str, Any]], **kwargs: Any) -> Dataset:
+    """Several specs as one dataset (ConcatDataset); a single spec as itself."""
+    if not specs:
+        raise ValueError("no dataset specs given")
+    datasets = [build_dataset(spec, **kwargs) for spec in specs]
+    return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+
+
+class StereoDataModule(L.LightningDataModule):
+    """Train, validation and test loaders from dataset specs; augmentation on training data only."""
+
+    def __init__(
+        self,
+        train: Sequence[Mapping[str, Any]] = (),
+        val: Sequence[Mapping[str, Any]] = (),
+        test: Sequence[Mapping[str, Any]] = (),
+        root: str | None = None,
+        synthetic: Mapping[str, Any] | None = None,
+        batch_size: int = 4,
+        eval_batch_size: int = 1,
+        num_workers: int = 2,
+        crop: Sequence[int] | None = (256, 512),
+        augment: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        name: str = "",
+    ) -> None:
+        super().__init__()
+        self.specs = {"train": list(train), "val": list(val), "test": list(test)}
+        self.common = {"root": root, "synthetic": synthetic}
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        augment = dict(augment or {})
+        self.train_transform = Pipeline(build_train_transforms(crop=crop, seed=seed, **augment))
+        self.eval_transform = Pipeline(build_eval_transforms())
+        self.name = name
+        self.datasets: dict[str, Dataset] = {}
+
+    def dataset(self, stage: str) -> Dataset:
+        """The mixture for ``stage`` ("train", "val" or "test"), built on first use."""
+        if stage not in self.datasets:
+            if not self.specs[stage]:
+                raise ValueError(f"data config {self.name!r} has no {stage} datasets")
+            transform = self.train_transform if stage == "train" else self.eval_transform
+            self.datasets[stage] = build_mixture(self.specs[stage], transform=transform, **self.common)
+        return self.datasets[stage]
+
+    def setup(self, stage: str | None = None) -> None:
+        # Building reads file lists (scans roots), so a wrong root fails here, before training starts.
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "", ())
+        for split in needed:
+            if self.specs[split]:
+                self.dataset(split)
+
+    def _loader(self, stage: str, batch_size: int, shuffle: bool) -> DataLoader:
+        if self.num_workers > 0:
+            # Each worker is one core's worth of work, and OpenCV's own thread pool would oversubscribe
+            # the CPU. It must be limited here, before the workers fork: changing it inside a forked
+            # worker deadlocks on the pool inherited from this process.
+            cv2.setNumThreads(1)
+        return DataLoader(
+            self.dataset(stage),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)
