@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from torch.utils.data import Dataset
 
-from stereo_attn.data.io import DataFormatError
+from stereo_attn.data.io import DataFormatError, read_mask, read_pfm
 from stereo_attn.data.sample import Sample
 
 Entry = dict[str, Any]
@@ -78,6 +78,22 @@ def nonoccluded_from_mask(mask: np.ndarray, shape: tuple[int, int], path: str) -
             f"the disparity ({shape[1]}x{shape[0]})"
         )
     return mask == 255
+
+
+def read_pfm_ground_truth(
+    disparity_path: str, mask_path: str | None, left_path: str, left: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Middlebury/ETH3D ground truth: a single-channel PFM with inf where unknown, and optionally
+    mask0nocc.png (255 = non-occluded). Returns (disparity, valid, valid_noc or None)."""
+    disparity = read_checked(read_pfm, disparity_path)
+    if disparity.ndim != 2:
+        raise DataFormatError(f"{disparity_path}: expected a single-channel (Pf) disparity PFM")
+    check_size(disparity_path, disparity, left_path, left)
+    valid_noc = None
+    if mask_path:
+        mask = read_checked(read_mask, mask_path)
+        valid_noc = nonoccluded_from_mask(mask, disparity.shape, mask_path)
+    return disparity, np.isfinite(disparity), valid_noc
 
 
 def pair_entry(

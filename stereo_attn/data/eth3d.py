@@ -10,19 +10,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from stereo_attn.data.base import (
     DatasetLayoutError,
     Entry,
     StereoDataset,
-    check_size,
-    nonoccluded_from_mask,
     pair_entry,
     read_checked,
+    read_pfm_ground_truth,
     require_dir,
 )
-from stereo_attn.data.io import DataFormatError, read_image, read_mask, read_pfm
+from stereo_attn.data.io import read_image
 from stereo_attn.data.sample import Sample, make_sample
 
 FOLDERS = {"training": "two_view_training", "test": "two_view_test"}
@@ -85,12 +82,8 @@ class ETH3D(StereoDataset):
         right = read_checked(read_image, entry["right"])
         disparity = valid = valid_noc = None
         if entry["disparity"]:
-            disparity = read_checked(read_pfm, entry["disparity"])
-            if disparity.ndim != 2:
-                raise DataFormatError(f"{entry['disparity']}: expected a single-channel (Pf) disparity PFM")
-            check_size(entry["disparity"], disparity, entry["left"], left)
-            valid = np.isfinite(disparity)
-            mask = read_checked(read_mask, entry["mask"])
-            valid_noc = nonoccluded_from_mask(mask, disparity.shape, entry["mask"])
+            disparity, valid, valid_noc = read_pfm_ground_truth(
+                entry["disparity"], entry.get("mask"), entry["left"], left
+            )
         meta = {**self.base_meta(entry), "name": entry["scene"]}
         return make_sample(left, right, disparity, valid, meta, valid_noc=valid_noc)
