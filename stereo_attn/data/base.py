@@ -80,6 +80,13 @@ def nonoccluded_from_mask(mask: np.ndarray, shape: tuple[int, int], path: str) -
     return mask == 255
 
 
+def require_files(paths: Iterable[str | None], expected: str, context: str = "") -> None:
+    """Each given path (None: not needed) must be a file; else one line naming it and the layout."""
+    for path in paths:
+        if path is not None and not os.path.isfile(path):
+            raise DatasetLayoutError(f"{path}: missing{context}; expected {expected}")
+
+
 def read_pfm_ground_truth(
     disparity_path: str, mask_path: str | None, left_path: str, left: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

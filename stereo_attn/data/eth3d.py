@@ -11,13 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from stereo_attn.data.base import (
-    DatasetLayoutError,
     Entry,
     StereoDataset,
     pair_entry,
     read_checked,
     read_pfm_ground_truth,
     require_dir,
+    require_files,
 )
 from stereo_attn.data.io import read_image
 from stereo_attn.data.sample import Sample, make_sample
@@ -69,11 +69,9 @@ class ETH3D(StereoDataset):
             )
             entry["mask"] = os.path.join(gt_folder, "mask0nocc.png") if split == "training" else None
             entry["scene"] = scene
-            for key in ("right", "disparity", "mask"):
-                if entry[key] is not None and not os.path.isfile(entry[key]):
-                    raise DatasetLayoutError(
-                        f"{entry[key]}: missing; expected {expected_layout(root, split)}"
-                    )
+            require_files(
+                (entry[key] for key in ("right", "disparity", "mask")), expected_layout(root, split)
+            )
             entries.append(entry)
         return entries
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from stereo_attn.data.base import (
-    DatasetLayoutError,
     Entry,
     StereoDataset,
     check_size,
@@ -21,6 +20,7 @@ from stereo_attn.data.base import (
     pair_entry,
     read_checked,
     require_dir,
+    require_files,
 )
 from stereo_attn.data.io import read_image, read_kitti_disparity
 from stereo_attn.data.sample import Sample, make_sample
@@ -69,12 +69,11 @@ class _Kitti(StereoDataset):
                 os.path.join(split_dir, self.occ_folder, name) if has_gt else None,
             )
             entry["noc"] = os.path.join(split_dir, self.noc_folder, name) if has_noc else None
-            for key in ("right", "disparity", "noc"):
-                if entry[key] is not None and not os.path.isfile(entry[key]):
-                    raise DatasetLayoutError(
-                        f"{entry[key]}: missing (the pair of {entry['left']}); "
-                        f"expected {self.expected_layout(root)}"
-                    )
+            require_files(
+                (entry[key] for key in ("right", "disparity", "noc")),
+                self.expected_layout(root),
+                context=f" (the pair of {entry['left']})",
+            )
             entries.append(entry)
         return entries
 

@@ -22,6 +22,7 @@ from stereo_attn.data.base import (
     read_checked,
     read_pfm_ground_truth,
     require_dir,
+    require_files,
 )
 from stereo_attn.data.io import DataFormatError, read_image
 from stereo_attn.data.sample import Sample, make_sample
@@ -137,9 +138,7 @@ class Middlebury2014(StereoDataset):
             mask = os.path.join(folder, "mask0nocc.png")
             entry["mask"] = mask if gt is not None and os.path.isfile(mask) else None
             entry["scene"] = name
-            for path in (entry["right"], os.path.join(folder, "calib.txt")):
-                if not os.path.isfile(path):
-                    raise DatasetLayoutError(f"{path}: missing; expected {expected_layout(root)}")
+            require_files((entry["right"], os.path.join(folder, "calib.txt")), expected_layout(root))
             entry["calib"] = parse_calib(os.path.join(folder, "calib.txt"))
             entries.append(entry)
         return entries
