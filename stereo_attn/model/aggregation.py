@@ -1,0 +1,105 @@
+"""3D cost aggregation: a stem on the 1/4 volume, hourglasses down to 1/16, attention at chosen places.
+
+Places are ``quarter`` (the whole 1/4 volume after the stem: every voxel), ``eighth`` and ``sixteenth``
+(inside each hourglass). Each place gets the configured block, optionally overridden per place, with
+the channel count of the volume there; ``none`` (or no place) keeps the network convolutional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..attention import build_attention
+from .layers import conv3d, deconv3d
+
+PLACES = ("quarter", "eighth", "sixteenth")
+
+
+def attention_at(
+    place: str, channels: int, places: Sequence[str], block: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> nn.Module:
+    """The block for ``place`` (identity if the place is not listed)."""
+    if place not in places:
+        return nn.Identity()
+    options = {**block, **overrides.get(place, {})}
+    return build_attention(options.pop("name"), channels, **options)
+
+
+class Hourglass3d(nn.Module):
+    """Encoder-decoder over the volume: 1/4 -> 1/8 -> 1/16 -> back, with additive skips."""
+
+    def __init__(self, channels: int, attention: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        c = channels
+        self.down1 = nn.Sequential(conv3d(c, 2 * c, stride=2), conv3d(2 * c, 2 * c))
+        self.down2 = nn.Sequential(conv3d(2 * c, 4 * c, stride=2), conv3d(4 * c, 4 * c))
+        self.attention_eighth = attention["eighth"]
+        self.attention_sixteenth = attention["sixteenth"]
+        self.up2, self.up1 = deconv3d(4 * c, 2 * c), deconv3d(2 * c, c)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, quarter: torch.Tensor) -> torch.Tensor:
+        eighth = self.attention_eighth(self.down1(quarter))
+        sixteenth = self.attention_sixteenth(self.down2(eighth))
+        eighth = self.relu(self.up2(sixteenth) + eighth)
+        return self.relu(self.up1(eighth) + quarter)
+
+
+class CostAggregation(nn.Module):
+    """(B, G, D, H, W) correlation volume -> matching scores (B, D, H, W), one per stage."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int = 16,
+        hourglasses: int = 1,
+        attention: Mapping[str, Any] | None = None,
+        places: Sequence[str] = ("quarter",),
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        unknown = [place for place in places if place not in PLACES]
+        if unknown:
+            raise ValueError(f"attention places must be among {PLACES}, got {unknown}")
+        block = dict(attention or {"name": "none"})
+        if block.get("name") == "none":
+            places = ()
+        overrides = dict(overrides or {})
+        c = channels
+        # Convolutions at 1/4 cost the most (a 16->16 one takes ~0.15 s at 544x960 on 2 CPU cores):
+        # one in the stem, the rest of the capacity in the hourglasses at 1/8 and 1/16.
+        self.stem = conv3d(in_channels, c)
+        self.attention_quarter = attention_at("quarter", c, places, block, overrides)
+        self.hourglasses = nn.ModuleList(
+            Hourglass3d(
+                c,
+                {
+                    "eighth": attention_at("eighth", 2 * c, places, block, overrides),
+                    "sixteenth": attention_at("sixteenth", 4 * c, places, block, overrides),
+                },
+            )
+            for _ in range(hourglasses)
+        )
+        # One scoring head per stage (stem and each hourglass), for the multi-output training loss.
+        self.heads = nn.ModuleList(
+            nn.Sequential(conv3d(c, c // 2), nn.Conv3d(c // 2, 1, 3, padding=1, bias=False))
+            for _ in range(hourglasses + 1)
+        )
+
+        # oneDNN runs these few-channel 3D convolutions 1.4-1.7x faster channels-last (measured on 2 cores).
+        self.to(memory_format=torch.channels_last_3d)
+
+    def forward(self, volume: torch.Tensor, every_stage: bool = True) -> list[torch.Tensor]:
+        """Scores of every stage (training) or of the last one only (inference: saves the other heads)."""
+        volume = volume.contiguous(memory_format=torch.channels_last_3d)
+        x = self.attention_quarter(self.stem(volume))
+        stages = [x]
+        for hourglass in self.hourglasses:
+            x = hourglass(x)
+            stages.append(x)
+        chosen = range(len(stages)) if every_stage else [len(stages) - 1]
+        return [self.heads[i](stages[i]).squeeze(1) for i in chosen]

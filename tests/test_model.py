@@ -1,0 +1,108 @@
+"""The stereo network: shapes for any size, gradients everywhere, determinism, swappable attention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from stereo_attn.model import StereoNetwork
+from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+TINY = {"features": {"channels": [8, 8, 16], "blocks": 1}, "groups": 4, "aggregation": {"channels": 8}}
+
+
+def tiny(attention: str = "efficient", **options) -> StereoNetwork:
+    torch.manual_seed(0)
+    return StereoNetwork(**{**TINY, "attention": {"name": attention}, "upsample_hidden": 8, **options})
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "max_disparity"), [(37, 61, 48), (64, 96, 96), (50, 131, 192), (33, 40, 20)]
+)
+def test_any_size_and_disparity_range(height: int, width: int, max_disparity: int) -> None:
+    net = tiny(max_disparity=max_disparity).eval()
+    left, right = torch.rand(2, 3, height, width), torch.rand(2, 3, height, width)
+    with torch.no_grad():
+        out = net(left, right)
+    assert out["disparity"].shape == out["confidence"].shape == (2, height, width)
+    assert len(out["disparities"]) == 1  # eval: the final stage only
+    assert (out["confidence"] >= 0).all() and (out["confidence"] <= 1 + 1e-5).all()
+    # Soft-argmin over the bins: disparities lie in [0, 4 * bins], bins covering max_disparity.
+    assert net.bins * 4 >= max_disparity and out["disparity"].min() >= 0
+    assert out["disparity"].max() <= net.bins * 4
+
+
+def test_gradients_reach_every_stage_and_attention_block() -> None:
+    net = tiny(
+        attention_places=["quarter", "eighth", "sixteenth"], aggregation={"channels": 8, "hourglasses": 2}
+    )
+    out = net(torch.rand(1, 3, 48, 64), torch.rand(1, 3, 48, 64))
+    assert len(out["disparities"]) == 3  # stem + two hourglasses, for the multi-output loss
+    sum(d.mean() for d in out["disparities"]).backward()
+    missing = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # Inside each attention block only the zero-initialised output projection gets a gradient at first
+    # (the rest feeds through it); every other parameter must get one.
+    assert all(".attention_" in name and not name.endswith("out.weight") for name in missing), missing
+    attention_outputs = [name for name, _ in net.named_parameters() if name.endswith("out.weight")]
+    assert len(attention_outputs) == 1 + 2 * 2  # quarter, and eighth + sixteenth in each hourglass
+
+
+def test_eval_output_is_deterministic() -> None:
+    net = tiny("soft").eval()
+    left, right = torch.rand(1, 3, 40, 72), torch.rand(1, 3, 40, 72)
+    with torch.no_grad():
+        first, second = net(left, right), net(left, right)
+    torch.testing.assert_close(first["disparity"], second["disparity"], rtol=0, atol=0)
+
+
+def test_swapping_the_attention_block_changes_nothing_else() -> None:
+    plain = tiny("none").eval()
+    attended = tiny("efficient").eval()
+    outside = {k: v for k, v in attended.state_dict().items() if ".attention_" not in k}
+    assert outside.keys() == plain.state_dict().keys()
+    attended.load_state_dict(plain.state_dict(), strict=False)
+    left, right = torch.rand(1, 3, 40, 72), torch.rand(1, 3, 40, 72)
+    with torch.no_grad():  # a new attention block is the identity, so the networks agree exactly
+        torch.testing.assert_close(attended(left, right)["disparity"], plain(left, right)["disparity"])
+
+
+def test_soft_argmin_and_confidence_on_known_distributions() -> None:
+    scores = torch.full((1, 8, 1, 2), -30.0)
+    scores[0, 5, 0, 0] = 30.0  # a sharp peak at bin 5
+    scores[0, :, 0, 1] = 0.0  # flat: expectation in the middle, low confidence
+    disparity, confidence = soft_argmin(scores)
+    torch.testing.assert_close(disparity[0, 0], torch.tensor([5.0, 3.5]))
+    assert confidence[0, 0, 0] > 0.99 and confidence[0, 0, 1] == pytest.approx(3 / 8)
+
+
+def test_convex_upsampling_keeps_constant_disparity_and_scales_it() -> None:
+    upsampler = ConvexUpsampler(context_channels=4, factor=4, hidden=8)
+    weights = upsampler.weights(torch.randn(1, 4, 5, 6))
+    out = upsampler(torch.full((1, 5, 6), 2.5), weights)
+    assert out.shape == (1, 20, 24)
+    # Interior pixels: a convex combination of equal values. Border pixels see zero padding.
+    torch.testing.assert_close(out[:, 4:-4, 4:-4], torch.full((1, 12, 16), 10.0))
+
+
+def test_bad_inputs_are_rejected() -> None:
+    with pytest.raises(ValueError, match="one shape"):
+        tiny()(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 40))
+    with pytest.raises(ValueError, match="attention places"):
+        tiny(attention_places=["half"])
+
+
+@pytest.mark.parametrize("preset", ["small", "base"])
+@pytest.mark.parametrize("attention", ["efficient", "soft", "polynl", "none"])
+def test_presets_compose_with_any_attention(preset: str, attention: str) -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("bench_attention", overrides=[f"+model={preset}", f"model/attention={attention}"])
+    net = instantiate(cfg.model, _convert_="all")
+    assert isinstance(net, StereoNetwork) and net.name == preset
+    blocks = [type(m).__name__ for n, m in net.named_modules() if n.endswith("attention_quarter")]
+    expected = {"efficient": "EfficientAttention3d", "soft": "SoftAttention3d", "polynl": "PolyNL3d"}
+    assert blocks == [expected.get(attention, "Identity")]
