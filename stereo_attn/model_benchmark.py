@@ -1,0 +1,121 @@
+"""Whole-model benchmark: parameters, inference time, peak memory and the attention blocks' share.
+
+Every (preset, attention, size) runs in a fresh process (``python -m stereo_attn.model_benchmark SPEC``)
+so its peak memory is its own. The share of time spent in attention blocks is timed with forward hooks
+around them, inside the same timed calls.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from .benchmarking import (
+    current_rss_bytes,
+    format_bytes,
+    markdown_table,
+    peak_rss_bytes,
+    reset_peak_rss,
+    run_isolated,
+)
+
+
+def _time_attention(model: nn.Module) -> list[float]:
+    """Hooks that add the seconds spent in each attention block to the returned one-element list."""
+    spent = [0.0]
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1].startswith("attention_") and not isinstance(module, nn.Identity):
+            starts: list[float] = []
+            module.register_forward_pre_hook(lambda *_, starts=starts: starts.append(time.perf_counter()))
+            module.register_forward_hook(
+                lambda *_, starts=starts: spent.__setitem__(0, spent[0] + time.perf_counter() - starts.pop())
+            )
+    return spent
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Median inference time, peak memory and attention share of one model on one size (fresh process)."""
+    torch.manual_seed(0)
+    model = instantiate(spec["model"], _convert_="all").eval()
+    params = sum(p.numel() for p in model.parameters())
+    attention_seconds = _time_attention(model)
+    baseline = current_rss_bytes()
+    left = torch.rand(1, 3, spec["height"], spec["width"])
+    right = torch.rand(1, 3, spec["height"], spec["width"])
+    times, shares = [], []
+    with torch.inference_mode():
+        for _ in range(spec["warmup"]):
+            model(left, right)
+        reset_peak_rss()
+        for _ in range(spec["repeats"]):
+            attention_seconds[0] = 0.0
+            start = time.perf_counter()
+            model(left, right)
+            times.append(time.perf_counter() - start)
+            shares.append(attention_seconds[0] / times[-1])
+    return {
+        "params": params,
+        "seconds": statistics.median(times),
+        "seconds_all": times,
+        "peak_bytes": peak_rss_bytes() - baseline,
+        "attention_share": statistics.median(shares),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_benchmark(
+    models: dict[str, dict[str, Any]],
+    attentions: dict[str, dict[str, Any]],
+    sizes: list[list[int]],
+    repeats: int,
+    warmup: int,
+    timeout_s: float,
+) -> list[dict[str, Any]]:
+    """Every preset with every attention block at every size; one record per configuration."""
+    records = []
+    total = len(models) * len(attentions) * len(sizes)
+    for preset, model in models.items():
+        for attention, block in attentions.items():
+            for height, width in sizes:
+                record = {"preset": preset, "attention": attention, "height": height, "width": width}
+                spec = {"model": {**model, "attention": block}, "height": height, "width": width}
+                result = run_isolated(__name__, {**spec, "repeats": repeats, "warmup": warmup}, timeout_s)
+                record.update(result, feasible="error" not in result)
+                records.append(record)
+                if record["feasible"]:
+                    outcome = (
+                        f"{record['seconds']:.3f} s, peak {format_bytes(record['peak_bytes'])}, "
+                        f"attention {100 * record['attention_share']:.0f}%"
+                    )
+                else:
+                    outcome = f"failed: {record['error']}"
+                print(
+                    f"[{len(records)}/{total}] {preset:<6} {attention:<10} {height}x{width:<6} {outcome}",
+                    flush=True,
+                )
+    return records
+
+
+def summarize(records: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in records:
+        if r["feasible"]:
+            cells = [f"{r['params'] / 1e6:.2f} M", f"{r['seconds']:.3f}", format_bytes(r["peak_bytes"])]
+            cells.append(f"{100 * r['attention_share']:.0f}%")
+        else:
+            cells = ["-", "-", "-", r["error"]]
+        rows.append([r["preset"], r["attention"], f"{r['height']}x{r['width']}", *cells])
+    return markdown_table(
+        ["preset", "attention", "size", "params", "median s", "peak", "attention share"], rows
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

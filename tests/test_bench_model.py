@@ -1,0 +1,38 @@
+"""The whole-model benchmark's JSON contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_model_writes_the_json_contract(tmp_path: Path) -> None:
+    output = tmp_path / "bench_model.json"
+    command = [
+        sys.executable, "scripts/bench_model.py", f"output={output}", f"hydra.run.dir={tmp_path}",
+        "~models.base", "~attentions.soft", "~attentions.polynl", "sizes=[[32,48]]", "repeats=1", "warmup=0",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(output.read_text())
+    assert [(r["preset"], r["attention"]) for r in records] == [("small", "efficient"), ("small", "none")]
+    for record in records:
+        assert {
+            "preset",
+            "attention",
+            "height",
+            "width",
+            "params",
+            "seconds",
+            "peak_bytes",
+            "attention_share",
+        } <= (record.keys())
+        assert (record["height"], record["width"]) == (32, 48)
+        assert record["params"] > 0 and record["seconds"] > 0 and record["peak_bytes"] > 0
+    efficient, none = records
+    assert 0 < efficient["attention_share"] < 1 and none["attention_share"] == 0
+    assert efficient["params"] > none["params"]  # the block's parameters are counted
