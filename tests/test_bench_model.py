@@ -14,7 +14,8 @@ def test_bench_model_writes_the_json_contract(tmp_path: Path) -> None:
     output = tmp_path / "bench_model.json"
     command = [
         sys.executable, "scripts/bench_model.py", f"output={output}", f"hydra.run.dir={tmp_path}",
-        "~models.base", "~attentions.soft", "~attentions.polynl", "sizes=[[32,48]]", "repeats=1", "warmup=0",
+        "~models.base", "~attentions.soft", "~attentions.soft_lean", "~attentions.polynl",
+        "sizes=[[32,48]]", "repeats=1", "warmup=0",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr

@@ -44,6 +44,7 @@ GRADCHECK_CASES = [
     ("efficient", {"heads": 2, "normalization": "scaling", "value_channels": 8}),
     ("soft", {"heads": 2, "landmarks": (1, 2, 2)}),  # pooled landmarks: m = 4 < N = 18
     ("soft", {"landmarks": (2, 2, 1), "normalization": "none"}),
+    ("soft", {"landmarks": (2, 1, 2), "normalization": "row"}),
     ("soft", {"landmarks": (1, 2, 2), "inverse": "newton", "newton_iterations": 60}),
     ("polynl", {}),
     ("dot_product", {"heads": 2}),

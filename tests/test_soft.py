@@ -8,7 +8,7 @@ from conftest import random_block
 
 from stereo_attn.attention import NewtonInverse, SoftAttention3d, gaussian_kernel, newton_iterations
 from stereo_attn.attention.pinv import solve_landmarks
-from stereo_attn.attention.soft import kernel_from_factors, landmark_factor, token_factor
+from stereo_attn.attention.soft import adaptive_average, kernel_from_factors, landmark_factor, token_factor
 
 
 def spd_matrix(size: int, condition: float, batch: int = 2) -> torch.Tensor:
@@ -16,6 +16,24 @@ def spd_matrix(size: int, condition: float, batch: int = 2) -> torch.Tensor:
     basis, _ = torch.linalg.qr(torch.randn(batch, size, size, dtype=torch.float64))
     eigenvalues = torch.logspace(0, -torch.log10(torch.tensor(condition)).item(), size, dtype=torch.float64)
     return basis @ torch.diag_embed(eigenvalues.expand(batch, size)) @ basis.mT
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(
+    ("size", "grid"), [((8, 12, 16), (4, 4, 8)), ((7, 13, 11), (3, 4, 5)), ((2, 3, 5), (2, 3, 5))]
+)
+def test_adaptive_average_matches_adaptive_pooling(
+    channels_last: bool, size: tuple[int, int, int], grid: tuple[int, int, int]
+) -> None:
+    x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
+    layout = torch.channels_last_3d if channels_last else torch.contiguous_format
+    pooled = adaptive_average(x.contiguous(memory_format=layout), grid)
+    expected = torch.nn.functional.adaptive_avg_pool3d(x, grid)
+    torch.testing.assert_close(pooled, expected)
+    weights = torch.randn_like(expected)
+    (gradient,) = torch.autograd.grad((pooled * weights).sum(), x)
+    (expected_gradient,) = torch.autograd.grad((expected * weights).sum(), x)
+    torch.testing.assert_close(gradient, expected_gradient)
 
 
 def test_gaussian_kernel_matches_explicit_distances() -> None:
@@ -75,15 +93,17 @@ def full_attention(block: SoftAttention3d, x: torch.Tensor, normalization: str) 
     queries = block.to_queries(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
     values = block.to_values(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
     kernel = gaussian_kernel(queries, queries)  # (B*heads, N, N)
+    degrees = kernel.sum(dim=-1)  # exact degrees are >= 1, so no floor applies
     if normalization == "symmetric":
-        scale = kernel.sum(dim=-1).rsqrt()  # exact degrees are >= 1, so no floor applies
-        kernel = scale[:, :, None] * kernel * scale[:, None, :]
+        kernel = degrees.rsqrt()[:, :, None] * kernel * degrees.rsqrt()[:, None, :]
+    elif normalization == "row":
+        kernel = kernel / degrees[:, :, None]
     with torch.autocast(x.device.type, enabled=False):
         mixed = values @ kernel.mT  # (B*heads, d_v, N)
         return x + torch.matmul(block.out.weight, mixed.reshape(b, -1, mixed.shape[-1])).view_as(x)
 
 
-@pytest.mark.parametrize("normalization", ["none", "symmetric"])
+@pytest.mark.parametrize("normalization", ["none", "symmetric", "row"])
 @pytest.mark.parametrize("inverse", ["solve", "newton"])
 def test_nystrom_is_exact_when_every_voxel_is_a_landmark(normalization: str, inverse: str) -> None:
     shape = (2, 3, 5)  # odd sizes; the landmark grid equals the volume
@@ -119,6 +139,13 @@ def test_symmetric_normalization_keeps_outputs_independent_of_volume_size(size: 
     x = torch.randn(1, 4, *size)
     symmetric = (constant_value_block("symmetric")(x) - x).mean().item()
     assert 0.8 < symmetric < 1.2
+
+
+def test_row_normalization_averages_values() -> None:
+    # Each output is sum_j A_ij v_j / sum_j A_ij: constant values come back unchanged at any N.
+    for size in [(8, 8, 8), (8, 32, 32)]:
+        x = torch.randn(1, 4, *size)
+        torch.testing.assert_close(constant_value_block("row")(x) - x, torch.ones_like(x), rtol=0, atol=1e-4)
 
 
 def test_unnormalized_outputs_grow_with_volume_size() -> None:
@@ -177,7 +204,7 @@ def test_odd_sized_volumes_not_divisible_by_the_landmark_grid() -> None:
     torch.testing.assert_close(out, reference(x))
 
 
-@pytest.mark.parametrize("bad", [{"landmarks": (4, 4)}, {"inverse": "qr"}, {"normalization": "row"}])
+@pytest.mark.parametrize("bad", [{"landmarks": (4, 4)}, {"inverse": "qr"}, {"normalization": "softmax"}])
 def test_invalid_options_are_rejected(bad: dict) -> None:
     with pytest.raises(ValueError):
         SoftAttention3d(8, **bad)

@@ -8,6 +8,9 @@ D, H, W are. Products run right to left, K_nm (pinv (K_mn V)), at O(N m d).
 ``symmetric`` normalization applies D^-1/2 A D^-1/2 with degrees taken through the same Nystrom
 form, d = K_nm pinv(K_mm) K_mn 1: outputs then do not grow with N (degrees from the landmark
 kernel alone do), which matters when training crops are far smaller than test volumes.
+``row`` normalization, D^-1 A with the same degrees, makes each output a weighted mean of values,
+as softmax attention does; it needs no degree pass, so it computes the kernel twice instead of
+three times.
 Tokens are walked in chunks; the N x m kernel is recomputed per pass rather than stored.
 """
 
@@ -34,7 +37,7 @@ from .common import (
 )
 from .pinv import INVERSE_METHODS, solve_landmarks
 
-NORMALIZATIONS = ("symmetric", "none")
+NORMALIZATIONS = ("symmetric", "row", "none")
 # Every exact Gaussian-kernel degree is >= 1 (the self-similarity), so 1 is a safe floor for the
 # Nystrom estimate, which can undershoot or turn negative.
 MIN_DEGREE = 1.0
@@ -68,14 +71,71 @@ def token_factor(b: torch.Tensor) -> torch.Tensor:
     return torch.cat([b, torch.ones_like(b[..., :1, :]), -c * b.square().sum(dim=-2, keepdim=True)], dim=-2)
 
 
-def kernel_from_factors(landmarks: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def kernel_from_factors(
+    landmarks: torch.Tensor, tokens: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """K(L, tokens): (.., m, n). ``out``: a contiguous buffer to reuse (autograd off only)."""
     with torch.autocast(tokens.device.type, enabled=False):
-        return torch.bmm(landmarks, tokens).clamp_max_(0).exp_()
+        return torch.bmm(landmarks, tokens, out=out).clamp_max_(0).exp_()
 
 
-def inverse_sqrt_degree(degrees: torch.Tensor) -> torch.Tensor:
-    """d^-1/2 of Nystrom degrees, floored at MIN_DEGREE."""
-    return degrees.clamp_min(MIN_DEGREE).rsqrt()
+class KernelBuffer:
+    """One m x chunk buffer reused by every chunk's kernel at inference.
+
+    A fresh multi-megabyte tensor per chunk is page-faulted in each time: on CPU that made the
+    kernel matmul 2.5x slower than writing into a reused buffer. While autograd records, every
+    chunk's kernel is saved for the backward, so each needs its own tensor.
+    """
+
+    def __init__(self, landmarks: torch.Tensor, chunk_voxels: int) -> None:
+        self.landmarks = landmarks
+        batch, m, _ = landmarks.shape
+        self.storage = None
+        if not torch.is_grad_enabled():
+            self.storage = landmarks.new_empty(batch * m * chunk_voxels)
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        out = None
+        if self.storage is not None:
+            batch, m, _ = self.landmarks.shape
+            # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
+            out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
+        return kernel_from_factors(self.landmarks, tokens, out=out)
+
+
+def adaptive_average(x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """F.adaptive_avg_pool3d(x, grid), with the full-size step done as a matmul.
+
+    Adaptive regions are products of 1-D intervals, so pooling is separable. Reducing W first with a
+    (grid_w, W) averaging matrix reads the volume once in its own memory layout; the pooling kernel
+    itself is 3-4x slower on a channels-last volume. The rest is pooled on the 1/W-sized result.
+    """
+    b, c, d, h, w = x.shape
+    with torch.autocast(x.device.type, enabled=False):
+        weights = interval_means(w, grid[2], x)
+        if x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous():
+            rows = x.permute(0, 2, 3, 4, 1).reshape(b * d * h, w, c)  # a view: the memory order
+            pooled_w = torch.matmul(weights, rows).view(b, d, h, grid[2], c).permute(0, 4, 1, 2, 3)
+        else:
+            pooled_w = torch.matmul(x, weights.mT)
+        return F.adaptive_avg_pool3d(pooled_w, grid)
+
+
+def interval_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
+    """(size, length) matrix averaging adaptive pooling's intervals [floor(i L / s), ceil((i + 1) L / s))."""
+    index = torch.arange(size)
+    starts = (index * length) // size
+    ends = -((-(index + 1) * length) // size)
+    positions = torch.arange(length)
+    inside = (positions >= starts[:, None]) & (positions < ends[:, None])
+    weights = inside / (ends - starts)[:, None]
+    return weights.to(device=like.device, dtype=like.dtype)
+
+
+def degree_power(degrees: torch.Tensor, power: float) -> torch.Tensor:
+    """d^-1/2 (symmetric) or d^-1 (row) of Nystrom degrees, floored at MIN_DEGREE."""
+    floored = degrees.clamp_min(MIN_DEGREE)
+    return floored.rsqrt() if power == -0.5 else floored.pow(power)
 
 
 class SoftAttention3d(nn.Module):
@@ -130,7 +190,7 @@ class SoftAttention3d(nn.Module):
 
         Adaptive pooling regions cover every voxel (they overlap where sizes do not divide).
         """
-        pooled = F.adaptive_avg_pool3d(x, self.landmark_grid(*x.shape[2:]))
+        pooled = adaptive_average(x, self.landmark_grid(*x.shape[2:]))
         return self._heads(self.to_queries, self.norm(pooled.flatten(2)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +199,7 @@ class SoftAttention3d(nn.Module):
         landmark_queries = self.landmark_queries(x)  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
         centre = landmark_queries.mean(dim=-1, keepdim=True)
-        landmarks = landmark_factor(landmark_queries - centre)
+        kernel_to = KernelBuffer(landmark_factor(landmark_queries - centre), self.chunk_voxels)
 
         def solve(rhs: torch.Tensor) -> torch.Tensor:
             return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
@@ -150,31 +210,35 @@ class SoftAttention3d(nn.Module):
             token_factor(self._heads(self.to_queries, self.norm(x_chunk)) - centre) for _, x_chunk in chunks
         ]
 
-        degree_weights = None
-        if self.normalization == "symmetric":
-            column_sums = sum(
-                kernel_from_factors(landmarks, queries).sum(dim=-1, keepdim=True) for queries in query_chunks
-            )
+        symmetric = self.normalization == "symmetric"
+        if symmetric:
+            column_sums = sum(kernel_to(queries).sum(dim=-1, keepdim=True) for queries in query_chunks)
             degree_weights = solve(column_sums)  # pinv(K_mm) K_mn 1, (B*heads, m, 1)
 
-        summary = 0
+        summary, row_sums = 0, 0
         for (_, x_chunk), queries in zip(chunks, query_chunks, strict=True):
             values = self._heads(self.to_values, self.norm(x_chunk))
             with torch.autocast(x.device.type, enabled=False):
-                kernel = kernel_from_factors(landmarks, queries)  # K_mn, (B*heads, m, n)
-                if degree_weights is not None:
-                    values = values * inverse_sqrt_degree(degree_weights.mT @ kernel)
+                kernel = kernel_to(queries)  # K_mn, (B*heads, m, n)
+                if symmetric:
+                    values = values * degree_power(degree_weights.mT @ kernel, -0.5)
+                elif self.normalization == "row":
+                    row_sums = row_sums + kernel.sum(dim=-1, keepdim=True)
                 summary = summary + kernel @ values.mT
-        mixing = solve(summary)  # pinv(K_mm) K_mn V, (B*heads, m, d_v)
-        if degree_weights is not None:
-            mixing = torch.cat([mixing, degree_weights], dim=-1)  # degrees come out of the same matmul
+        if self.normalization == "row":
+            summary = torch.cat([summary, row_sums], dim=-1)
+        mixing = solve(summary)  # pinv(K_mm) K_mn V [| pinv(K_mm) K_mn 1], (B*heads, m, d_v [+ 1])
+        if symmetric:
+            mixing = torch.cat([mixing, degree_weights], dim=-1)
+        # Either way the last column of `mixing` turns into each voxel's Nystrom degree below.
+        power = {"symmetric": -0.5, "row": -1.0}.get(self.normalization)
 
         with torch.autocast(x.device.type, enabled=False):
             out = VoxelOutput(x_flat, self.out.weight)
             for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
-                mixed = mixing.mT @ kernel_from_factors(landmarks, queries)  # (B*heads, d_v [+ 1], n)
-                if degree_weights is not None:
-                    mixed = mixed[:, :-1] * inverse_sqrt_degree(mixed[:, -1:])
+                mixed = mixing.mT @ kernel_to(queries)  # (B*heads, d_v [+ 1], n)
+                if power is not None:
+                    mixed = mixed[:, :-1] * degree_power(mixed[:, -1:], power)
                 out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
         return out.result().view_as(x)
 
