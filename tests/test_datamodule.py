@@ -80,16 +80,47 @@ def test_mixture_repeats_and_limits(tmp_path: Path) -> None:
     assert [limited[i]["meta"]["index"] for i in range(3)] == [0, 4, 8]  # evenly spaced
 
 
-def test_training_batches_repeat_across_runs_with_worker_processes() -> None:
-    def first_batch() -> torch.Tensor:
-        module = instantiate(
-            data_config("synthetic", *SMALL_SYNTHETIC, "data.num_workers=2", "data.crop=[32,64]")
-        )
-        module.setup("fit")
-        torch.manual_seed(0)  # the sampler's shuffle and the workers' seeds
-        return next(iter(module.train_dataloader()))["left"]
+def small_synthetic_module(*overrides: str) -> StereoDataModule:
+    module = instantiate(data_config("synthetic", *SMALL_SYNTHETIC, "data.crop=[32,64]", *overrides))
+    module.setup("fit")
+    return module
 
-    torch.testing.assert_close(first_batch(), first_batch(), rtol=0, atol=0)
+
+def epoch_batches(module: StereoDataModule, epoch: int) -> list[dict]:
+    loader = module.train_dataloader()
+    loader.sampler.set_epoch(epoch)  # as the Trainer does at every epoch start
+    return list(loader)
+
+
+def test_training_batches_depend_only_on_seed_and_epoch_not_on_global_rng_or_workers() -> None:
+    torch.manual_seed(1)
+    reference = epoch_batches(small_synthetic_module("data.num_workers=2"), epoch=1)
+    torch.manual_seed(2)  # a resumed process: other global RNG state, another worker count
+    resumed = epoch_batches(small_synthetic_module("data.num_workers=0"), epoch=1)
+    for expected, actual in zip(reference, resumed, strict=True):
+        torch.testing.assert_close(actual["left"], expected["left"], rtol=0, atol=0)
+        torch.testing.assert_close(actual["disparity"], expected["disparity"], rtol=0, atol=0)
+
+
+def test_each_epoch_reshuffles_and_redraws_augmentation() -> None:
+    module = small_synthetic_module("data.num_workers=0", "data.batch_size=1")
+    first, second = (epoch_batches(module, epoch) for epoch in (0, 1))
+    order = lambda batches: [int(b["meta"]["index"]) for b in batches]  # noqa: E731
+    assert sorted(order(first)) == sorted(order(second)) == list(range(8))
+    assert order(first) != order(second)
+    by_index = {int(b["meta"]["index"]): b["left"] for b in first}
+    assert all(not torch.equal(by_index[int(b["meta"]["index"])], b["left"]) for b in second)
+
+
+def test_ddp_ranks_split_training_and_validation_items_without_repeats() -> None:
+    module = small_synthetic_module("data.num_workers=0", "data.batch_size=1", "data.val.0.length=5")
+    train, val = [], []
+    for rank in (0, 1):
+        module._replicas = lambda rank=rank: (2, rank)  # what an attached 2-process Trainer reports
+        train.append([int(b["meta"]["index"]) for b in module.train_dataloader()])
+        val.append([int(b["meta"]["index"]) for b in module.val_dataloader()])
+    assert len(train[0]) == len(train[1]) == 4 and sorted(train[0] + train[1]) == list(range(8))
+    assert val == [[0, 2, 4], [1, 3]]  # every validation image counted once
 
 
 def test_missing_and_wrong_roots_give_clear_errors(tmp_path: Path) -> None:

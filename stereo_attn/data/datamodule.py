@@ -20,6 +20,7 @@ from .eth3d import ETH3D
 from .kitti import Kitti2012, Kitti2015
 from .middlebury import Middlebury2014
 from .sample import Sample, to_tensors
+from .sampling import EpochAugmented, EpochSampler, ShardSampler
 from .sceneflow import SceneFlow
 from .synthetic import SyntheticStereo
 from .transforms import Compose, build_eval_transforms, build_train_transforms
@@ -106,8 +107,10 @@ class StereoDataModule(L.LightningDataModule):
         self.common = {"root": root, "synthetic": synthetic}
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         augment = dict(augment or {})
-        self.train_transform = Pipeline(build_train_transforms(crop=crop, seed=seed, **augment))
+        self.train_augment = build_train_transforms(crop=crop, seed=seed, **augment)
         self.eval_transform = Pipeline(build_eval_transforms())
+        self.seed = int(seed)
+        self.resume_at: tuple[int, int] | None = None  # (epoch, batches done), from a checkpoint
         self.name = name
         self.datasets: dict[str, Dataset] = {}
 
@@ -116,9 +119,19 @@ class StereoDataModule(L.LightningDataModule):
         if stage not in self.datasets:
             if not self.specs[stage]:
                 raise ValueError(f"data config {self.name!r} has no {stage} datasets")
-            transform = self.train_transform if stage == "train" else self.eval_transform
-            self.datasets[stage] = build_mixture(self.specs[stage], transform=transform, **self.common)
+            if stage == "train":  # augmented per (seed, epoch, index): see sampling.py
+                mixture = build_mixture(self.specs[stage], **self.common)
+                self.datasets[stage] = EpochAugmented(mixture, self.train_augment, self.seed)
+            else:
+                self.datasets[stage] = build_mixture(
+                    self.specs[stage], transform=self.eval_transform, **self.common
+                )
         return self.datasets[stage]
+
+    def _replicas(self) -> tuple[int, int]:
+        """(world size, this process's rank) from the attached Trainer; (1, 0) without one."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
     def setup(self, stage: str | None = None) -> None:
         # Building reads file lists (scans roots), so a wrong root fails here, before training starts.
@@ -127,26 +140,48 @@ class StereoDataModule(L.LightningDataModule):
             if self.specs[split]:
                 self.dataset(split)
 
-    def _loader(self, stage: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, stage: str, batch_size: int) -> DataLoader:
+        """Samplers shard over DDP ranks themselves (trainer configs set use_distributed_sampler: false)."""
+        dataset = self.dataset(stage)
+        replicas, rank = self._replicas()
+        if stage == "train":
+            sampler = EpochSampler(dataset, replicas, rank, shuffle=True, seed=self.seed, drop_last=True)
+            if self.resume_at is not None:
+                epoch, batches = self.resume_at
+                sampler.resume_at, self.resume_at = (epoch, batches * batch_size), None
+        else:
+            sampler = ShardSampler(len(dataset), replicas, rank)
         if self.num_workers > 0:
             # Each worker is one core's worth of work, and OpenCV's own thread pool would oversubscribe
             # the CPU. It must be limited here, before the workers fork: changing it inside a forked
             # worker deadlocks on the pool inherited from this process.
             cv2.setNumThreads(1)
         return DataLoader(
-            self.dataset(stage),
+            dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
+            sampler=sampler,
+            drop_last=stage == "train",
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
+    def state_dict(self) -> dict[str, int]:
+        """Where training stands within its epoch, saved in checkpoints so a resumed run continues there."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or not trainer.training:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state:
+            self.resume_at = (state["epoch"], state["batches"])
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        return self._loader("train", self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
+        return self._loader("val", self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)
+        return self._loader("test", self.eval_batch_size)
