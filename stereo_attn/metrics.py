@@ -67,3 +67,9 @@ def stereo_metrics(prediction: Map, target: Map, mask: Map) -> dict[str, float]:
     totals = MetricTotals()
     totals.update(prediction, target, mask)
     return totals.compute()
+
+
+def in_range_mask(target: Map, valid: Map, max_disparity: float) -> Map:
+    """Pixels with ground truth inside a network's range, ``0 < gt < max_disparity`` (the anchors' rule for
+    training and Scene Flow evaluation); numpy or torch, matching the inputs."""
+    return valid & (target > 0) & (target < max_disparity)

@@ -36,3 +36,31 @@ def stereo_montage(samples: list[dict], max_disparity: float) -> np.ndarray:
         for s in samples
     ]
     return np.concatenate(rows, axis=0)
+
+
+def colorize_error(error: np.ndarray, max_error: float, valid: np.ndarray) -> np.ndarray:
+    """(H, W) absolute error -> uint8 RGB over a fixed range [0, max_error] (inferno: bright is wrong);
+    pixels without ground truth are black."""
+    scaled = np.clip(np.nan_to_num(error) / max_error, 0, 1)
+    rgb = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+    return np.ascontiguousarray(np.where(valid[..., None], rgb, 0).astype(np.uint8))
+
+
+def prediction_row(
+    left: np.ndarray,
+    target: np.ndarray,
+    valid: np.ndarray,
+    prediction: np.ndarray,
+    max_disparity: float,
+    max_error: float,
+) -> np.ndarray:
+    """left | ground truth | prediction | error side by side, (H, 4W, 3) uint8 RGB, fixed colour ranges."""
+    return np.concatenate(
+        [
+            to_uint8(left),
+            colorize_disparity(target, max_disparity, valid),
+            colorize_disparity(prediction, max_disparity),
+            colorize_error(np.abs(prediction - target), max_error, valid),
+        ],
+        axis=1,
+    )

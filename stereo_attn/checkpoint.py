@@ -1,0 +1,83 @@
+"""Reading the project's checkpoints: weights-only loading, the network's weights and config.
+
+A training checkpoint is Lightning's dict: ``state_dict`` (the network's weights under ``network.``),
+``hyper_parameters`` (plain containers: the model config under ``model``), optimizer and loop state.
+Everything loads with ``torch.load(..., weights_only=True)``: no pickled code runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+PREFIX = "network."
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, loaded on the CPU with weights_only=True; one-line errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated files, other formats, pickled code
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable weights-only checkpoint ({reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: expected a training checkpoint with a 'state_dict'")
+    return checkpoint
+
+
+def network_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The network's parameters and buffers, without the LightningModule's prefix."""
+    state = checkpoint["state_dict"]
+    return {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
+
+
+def load_network_weights(network: nn.Module, path: str | Path) -> None:
+    """Copy a checkpoint's network weights into ``network``; a clear error when architectures differ."""
+    fit_weights(network, network_weights(read_checkpoint(path)), path)
+
+
+def fit_weights(network: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:
+    own = network.state_dict()
+    mismatched = [key for key, value in weights.items() if key in own and own[key].shape != value.shape]
+    if mismatched:
+        key = mismatched[0]
+        raise CheckpointError(
+            f"{path}: weights do not fit this network's architecture: {len(mismatched)} of another shape "
+            f"(e.g. {key}: {tuple(weights[key].shape)} there, {tuple(own[key].shape)} here)"
+        )
+    result = network.load_state_dict(weights, strict=False)
+    mismatched = [
+        key
+        for key, value in weights.items()
+        if key in network.state_dict() and network.state_dict()[key].shape != value.shape
+    ]
+    if result.missing_keys or result.unexpected_keys or mismatched:
+        problems = {
+            "missing": result.missing_keys,
+            "unexpected": result.unexpected_keys,
+            "other shape": mismatched,
+        }
+        detail = "; ".join(f"{n} {len(k)} (e.g. {k[0]})" for n, k in problems.items() if k)
+        raise CheckpointError(f"{path}: weights do not fit this network's architecture: {detail}")
+
+
+def network_from_checkpoint(path: str | Path) -> nn.Module:
+    """The network a checkpoint was trained as (its stored model config), with its weights, in eval mode."""
+    checkpoint = read_checkpoint(path)
+    config = checkpoint.get("hyper_parameters", {}).get("model")
+    if not isinstance(config, dict) or "_target_" not in config:
+        raise CheckpointError(f"{path}: no model config in its hyper_parameters")
+    network = instantiate(config, _convert_="all")
+    fit_weights(network, network_weights(checkpoint), path)
+    return network.eval()

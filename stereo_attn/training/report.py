@@ -1,0 +1,26 @@
+"""The final report a training run prints: its validation metrics next to StereoSGBM's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..benchmarking import markdown_table
+
+METRICS = (
+    ("epe", "EPE (px)"),
+    ("bad1", "bad-1 (%)"),
+    ("bad2", "bad-2 (%)"),
+    ("bad3", "bad-3 (%)"),
+    ("d1", "D1 (%)"),
+)
+
+
+def format_report(result: dict[str, float], run_dir: str | Path) -> str:
+    has_baseline = "sgbm_epe" in result
+    headers = ["validation", "model", *(["StereoSGBM"] if has_baseline else [])]
+    rows = [
+        [label, f"{result[key]:.3f}", *([f"{result[f'sgbm_{key}']:.3f}"] if has_baseline else [])]
+        for key, label in METRICS
+    ]
+    checkpoints = Path(run_dir) / "checkpoints"
+    return f"{markdown_table(headers, rows)}\nafter {result['steps']} steps; checkpoints in {checkpoints}"

@@ -1,0 +1,83 @@
+"""One training run from a composed config: data, module, logger, callbacks, Trainer, final report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from ..baselines import sgbm_metrics
+from ..checkpoint import load_network_weights, read_checkpoint
+from .module import StereoModule
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig) -> StereoModule:
+    plain = lambda key: OmegaConf.to_container(cfg[key], resolve=True) if cfg[key] is not None else None  # noqa: E731
+    module = StereoModule(
+        model=plain("model"),
+        optimizer=plain("optimizer"),
+        scheduler=plain("scheduler"),
+        loss=plain("loss"),
+        images=plain("images"),
+        max_nonfinite_losses=cfg.max_nonfinite_losses,
+        compile=plain("compile_options") if cfg.compile else None,
+    )
+    if cfg.init_from:  # fine-tuning: weights only; optimizer, schedule and step start afresh
+        load_network_weights(module.network, cfg.init_from)
+    return module
+
+
+def build_logger(cfg: DictConfig) -> Logger | bool:
+    if cfg.logger is None:
+        return False
+    options: dict[str, Any] = {}
+    if cfg.ckpt_path and "WandbLogger" in cfg.logger._target_:
+        run_id = read_checkpoint(cfg.ckpt_path).get("wandb_run_id")
+        if run_id:  # continue the interrupted run's W&B history
+            options = {"id": run_id, "resume": "allow"}
+    return instantiate(cfg.logger, **options)
+
+
+def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    # Lightning refuses a learning-rate monitor without a logger.
+    return [c for c in callbacks if has_logger or not isinstance(c, LearningRateMonitor)]
+
+
+def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+    """Fit, validate the final weights, compare with StereoSGBM on the same split; the metrics dict."""
+    L.seed_everything(cfg.seed, workers=True)
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg)
+    logger = build_logger(cfg)
+    callbacks = [*build_callbacks(cfg, has_logger=bool(logger)), *extra_callbacks]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, default_root_dir=cfg.run_dir, logger=logger, callbacks=callbacks
+    )
+    if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+
+    last = getattr(module, "validation_metrics", {})
+    if last.get("step") != trainer.global_step:  # the schedule did not end on a validation
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    result = {k: v for k, v in module.validation_metrics.items() if k != "step"}
+    result["steps"] = trainer.global_step
+    if cfg.baseline == "sgbm" and trainer.is_global_zero:
+        baseline = sgbm_metrics(datamodule.dataset("val"), module.max_disparity)
+        result.update({f"sgbm_{k}": v for k, v in baseline.items()})
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update({f"val/sgbm_{k}": v for k, v in baseline.items()})
+    if isinstance(logger, WandbLogger) and trainer.is_global_zero:
+        logger.experiment.finish()  # flush the offline run before the final report
+    return result
