@@ -82,6 +82,19 @@ def test_inference_paths_match_the_autograd_path(name: str, mode: type) -> None:
     torch.testing.assert_close(actual, expected.detach())
 
 
+@pytest.mark.parametrize("name", ["efficient", "soft", "polynl"])
+def test_bf16_channels_last_inference_matches_the_autograd_path(name: str) -> None:
+    # The network feeds bf16 channels-last volumes under autocast; the in-place output path differs.
+    x = torch.randn(1, 8, 3, 5, 7).to(torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
+    block = random_block(name, 8, dtype=torch.float32, chunk_voxels=11)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = block(x)
+        with torch.no_grad():
+            actual = block(x)
+    assert actual.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(actual, expected.detach())
+
+
 @pytest.mark.parametrize("name", BLOCKS)
 def test_permuting_voxels_permutes_the_output(name: str) -> None:
     x = torch.randn(1, 8, 3, 4, 5, dtype=torch.float64)

@@ -124,10 +124,14 @@ class VoxelOutput:
         dtype = x.dtype
         with torch.autocast(y.device.type, enabled=False):
             weight = self.weight.to(dtype).expand(y.shape[0], -1, -1)
-            if self.in_place:
+            if self.in_place and dtype in (torch.float32, torch.float64):
                 target = self.buffer[:, :, voxels]
                 target.copy_(x)
                 target.baddbmm_(weight, y.to(dtype))
+            elif self.in_place:
+                # CPU bf16/fp16 baddbmm_ into a strided (channels-last) slice takes a slow path: 30x
+                # the time of writing a dense result and copying it in.
+                self.buffer[:, :, voxels] = torch.baddbmm(x, weight, y.to(dtype))
             else:
                 self.chunks.append(torch.baddbmm(x, weight, y.to(dtype)))
 
