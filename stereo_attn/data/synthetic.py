@@ -32,12 +32,13 @@ SHAPES = ("ellipse", "rectangle", "polygon", "blob")
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """What a generated scene looks like; the defaults suit 256x512 crops with disparities up to 160 px."""
+    """What a generated scene looks like. The defaults are a CPU-sized world: 160x320 pairs with disparities
+    up to 80 px (a quarter of the pixels of 320x640 at the same relative depth range)."""
 
-    height: int = 320
-    width: int = 640
+    height: int = 160
+    width: int = 320
     min_disparity: float = 1.0
-    max_disparity: float = 160.0
+    max_disparity: float = 80.0
     min_objects: int = 8
     max_objects: int = 20
     noise_std: float = 0.01  # sensor noise per view
