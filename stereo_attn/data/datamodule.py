@@ -101,8 +101,12 @@ class StereoDataModule(L.LightningDataModule):
         augment: Mapping[str, Any] | None = None,
         seed: int = 0,
         name: str = "",
+        max_disparity: float = 192,
     ) -> None:
+        """``max_disparity``: the range this data is trained and evaluated over (Scene Flow's protocol
+        counts 0 < gt < 192); model presets take theirs from it unless ``model.max_disparity`` is set."""
         super().__init__()
+        self.max_disparity = float(max_disparity)
         self.specs = {"train": list(train), "val": list(val), "test": list(test)}
         self.common = {"root": root, "synthetic": synthetic}
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
