@@ -118,7 +118,6 @@ def test_a_signal_leaves_a_last_checkpoint_that_resumes(
 def test_ddp_on_two_cpu_processes_trains_and_writes_one_checkpoint(tmp_path: Path) -> None:
     done = run_script(
         *tiny_arguments(tmp_path, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"),
-        "trainer.precision=32-true",
         "trainer.max_steps=3",
         "trainer.val_check_interval=3",
         "trainer.sync_batchnorm=false",  # SyncBatchNorm needs GPUs

@@ -215,3 +215,19 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tmp_path: Path) -> None
     stopped = pytest.raises(NonFiniteLossError, match="3 non-finite losses in a row, the last at step 4")
     with skipped, stopped:
         train(cfg, extra_callbacks=[PoisonLosses(from_step=2)])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data=synthetic"], 96),  # the built-in scenes' range
+        (["data=sceneflow", "data.root=/x"], 192),
+        (["data=kitti2015", "data.root=/x", "model=base"], 192),
+        (["data=synthetic", "model.max_disparity=128"], 128),  # an explicit value wins
+    ],
+)
+def test_the_model_range_follows_the_data_config(overrides: list[str], expected: int, tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"run_dir={tmp_path}"])
+    assert cfg.model.max_disparity == expected
+    assert build_module(cfg).network.max_disparity == expected

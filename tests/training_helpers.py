@@ -23,6 +23,7 @@ TINY = [
     "data.batch_size=2",
     "data.num_workers=0",
     "trainer.max_steps=2",
+    "trainer.precision=32-true",
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "~callbacks.progress",

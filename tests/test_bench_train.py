@@ -1,0 +1,31 @@
+"""The training-throughput benchmark's JSON records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None:
+    output = tmp_path / "bench_train.json"
+    command = [
+        sys.executable, "scripts/bench_train.py", f"output={output}", f"hydra.run.dir={tmp_path}",
+        "models.small.max_disparity=32", "precisions=[32-true,bf16-mixed]", "~attentions.soft",
+        "crop=[32,64]", "batch_size=2", "steps=2", "warmup=1", "device=cpu",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(output.read_text())
+    assert [(r["attention"], r["precision"]) for r in records] == [
+        ("efficient", "32-true"),
+        ("efficient", "bf16-mixed"),
+    ]
+    for record in records:
+        assert record["feasible"] and record["device"] == "cpu"
+        assert record["samples_per_second"] == record["batch_size"] / record["seconds_per_step"] > 0
+        assert record["peak_bytes"] > 0 and len(record["seconds_all"]) == 2
+    assert "| small | efficient | bf16-mixed | cpu | 2x32x64 |" in done.stdout
