@@ -1,7 +1,8 @@
 """Training throughput of presets x attention blocks x precisions, each in a fresh process.
 
 python scripts/bench_train.py output=bench_train.json
-python scripts/bench_train.py model@models.base=base device=cuda precisions=[bf16-mixed,16-mixed] batch_size=8
+python scripts/bench_train.py +model@models.base=base '~models.small' device=cuda \
+    precisions=[bf16-mixed,16-mixed] batch_size=8
 """
 
 from __future__ import annotations
