@@ -8,22 +8,15 @@ python scripts/bench_train.py +model@models.base=base '~models.small' device=cud
 from __future__ import annotations
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stereo_attn.benchmarking import write_json_atomic
+from stereo_attn.benchmarking import run_sweep
 from stereo_attn.training_benchmark import run_benchmark, summarize
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_train")
 def main(cfg: DictConfig) -> None:
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    output = settings.pop("output")
-    for model in settings["models"].values():
-        model.pop("attention", None)  # each run gets one of the configured attention blocks instead
-    records = run_benchmark(**settings)
-    print(summarize(records))
-    write_json_atomic(output, records)
-    print(f"wrote {len(records)} records to {output}")
+    run_sweep(cfg, run_benchmark, summarize)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 _STATUS = Path("/proc/self/status")
 
 
@@ -109,3 +111,19 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
         json.dump(data, tmp, indent=2)
         tmp.write("\n")
     os.replace(tmp.name, path)
+
+
+def run_sweep(
+    cfg: Any, run_benchmark: Callable[..., list[dict[str, Any]]], summarize: Callable[[list], str]
+) -> None:
+    """The body of every scripts/bench_*.py sweep: run with the config's settings, print the table,
+    write the records to ``cfg.output``. Model presets lose their own ``attention``: each run gets
+    one of the configured blocks instead."""
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    output = settings.pop("output")
+    for model in settings.get("models", {}).values():
+        model.pop("attention", None)
+    records = run_benchmark(**settings)
+    print(summarize(records))
+    write_json_atomic(output, records)
+    print(f"wrote {len(records)} records to {output}")
