@@ -1,0 +1,94 @@
+"""Evaluate a checkpoint (the shipped one by default) on a benchmark under its protocol.
+
+python scripts/evaluate.py data=synthetic data.root=DIR baseline=sgbm output=PATH.json
+python scripts/evaluate.py data=kitti2015 data.root=/datasets/KITTI2015
+Writes PATH.json ({"model": summary, "baseline": summary}) and PATH.csv (one row per image), prints a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from stereo_attn.benchmarking import markdown_table, write_json_atomic, write_text_atomic
+from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint
+from stereo_attn.data.base import DatasetLayoutError
+from stereo_attn.data.datamodule import build_mixture
+from stereo_attn.data.io import DataFormatError
+from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOWN = (
+    ("epe", "EPE (px)"),
+    ("bad1", "bad-1 (%)"),
+    ("bad2", "bad-2 (%)"),
+    ("bad3", "bad-3 (%)"),
+    ("d1_kitti", "D1 (%)"),
+)
+
+
+def test_specs(cfg: DictConfig) -> list[dict]:
+    specs = OmegaConf.to_container(cfg.data.test, resolve=True)
+    if cfg.data.name == "synthetic" and cfg.data.root is not None:  # pairs from make_synthetic.py
+        specs = [{"name": "sceneflow", "root": cfg.data.root, "split": "TEST"}]
+    if cfg.limit is not None:
+        specs = [{**spec, "limit": int(cfg.limit)} for spec in specs]
+    return specs
+
+
+def table(summaries: dict[str, dict]) -> str:
+    rows = [[label, *(f"{s[key]:.3f}" for s in summaries.values())] for key, label in SHOWN]
+    rows.append(["images", *(str(s["images"]) for s in summaries.values())])
+    names = {"model": "model", "baseline": "StereoSGBM"}
+    region = next(iter(summaries.values()))["region"]
+    return markdown_table([f"{region} pixels", *(names[method] for method in summaries)], rows)
+
+
+def run(cfg: DictConfig) -> None:
+    checkpoint = Path(cfg.checkpoint) if Path(cfg.checkpoint).is_absolute() else ROOT / cfg.checkpoint
+    device = torch.device(
+        "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
+    )
+    network = network_from_checkpoint(checkpoint).to(device)
+    max_disparity = float(network.max_disparity)
+    dataset = build_mixture(test_specs(cfg), root=cfg.data.root, synthetic=cfg.data.get("synthetic"))
+    if len(dataset) == 0:
+        raise DatasetLayoutError(f"{cfg.data.root}: no test pairs found for data={cfg.data.name}")
+    methods = {"model": network_predictor(network, device)}
+    if cfg.baseline == "sgbm":
+        methods["baseline"] = sgbm_predictor(max_disparity)
+    protocol = PROTOCOLS[cfg.data.name]
+    rows, summaries = evaluate(
+        (dataset[i] for i in range(len(dataset))), methods, protocol, max_disparity, len(dataset)
+    )
+    output = Path(cfg.output)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(output.with_suffix(".csv"), buffer.getvalue())
+    for summary in summaries.values():
+        summary.update(data=cfg.data.name, max_disparity=max_disparity)
+    summaries["model"]["checkpoint"] = str(checkpoint)
+    write_json_atomic(output, summaries)
+    print(table(summaries))
+    print(f"wrote {output} and {output.with_suffix('.csv')}")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except (CheckpointError, DatasetLayoutError, DataFormatError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
