@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,8 +24,10 @@ from stereo_attn.data.base import DatasetLayoutError
 from stereo_attn.data.datamodule import build_mixture
 from stereo_attn.data.io import DataFormatError
 from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor
+from stereo_attn.viz import prediction_row
 
 ROOT = Path(__file__).resolve().parents[1]
+ERROR_RANGE = 5.0  # pixels at the top of the error colour map
 SHOWN = (
     ("epe", "EPE (px)"),
     ("bad1", "bad-1 (%)"),
@@ -48,6 +52,37 @@ def table(summaries: dict[str, dict]) -> str:
     names = {"model": "model", "baseline": "StereoSGBM"}
     region = next(iter(summaries.values()))["region"]
     return markdown_table([f"{region} pixels", *(names[method] for method in summaries)], rows)
+
+
+def error_picture(sample: dict, predict: Callable, max_disparity: float) -> np.ndarray:
+    prediction = predict(sample["left"], sample["right"])
+    args = (sample["left"], sample["disparity"], sample["valid"], prediction, max_disparity, ERROR_RANGE)
+    return prediction_row(*args)
+
+
+def log_to_wandb(cfg: DictConfig, summaries: dict, pictures: list, names: list[str], folder: Path) -> None:
+    """The summaries and the worst images (left | ground truth | prediction | error) as one W&B run,
+    offline unless wandb_online=true."""
+    import wandb  # here: importing it costs seconds, and most evaluations do not log
+
+    mode = "online" if cfg.wandb_online else "offline"
+    config = OmegaConf.to_container(cfg, resolve=True)
+    run = wandb.init(project="stereo_attn", job_type="evaluate", dir=str(folder), mode=mode, config=config)
+    run.log(
+        {
+            **{
+                f"{method}/{k}": v
+                for method, s in summaries.items()
+                for k, v in s.items()
+                if isinstance(v, float)
+            },
+            "worst": [
+                wandb.Image(p, caption=f"{n}: left | ground truth | prediction | error")
+                for p, n in zip(pictures, names, strict=True)
+            ],
+        }
+    )
+    run.finish()
 
 
 def run(cfg: DictConfig) -> None:
@@ -79,6 +114,10 @@ def run(cfg: DictConfig) -> None:
     write_json_atomic(output, summaries)
     print(table(summaries))
     print(f"wrote {output} and {output.with_suffix('.csv')}")
+    if cfg.wandb:
+        worst = sorted(range(len(rows)), key=lambda i: -rows[i]["model_epe"])[: cfg.worst_images]
+        pictures = [error_picture(dataset[i], methods["model"], max_disparity) for i in worst]
+        log_to_wandb(cfg, summaries, pictures, [rows[i]["name"] for i in worst], output.parent)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_script import offline_wandb_environment
+from wandb_records import history
 
 from stereo_attn.evaluation import PROTOCOLS, evaluate, regions
 
@@ -89,6 +92,32 @@ def test_evaluates_the_shipped_checkpoint_on_written_pairs_against_sgbm(tmp_path
     # The summary is pixel-weighted: every pair has the same pixel count here, so it is the mean of rows.
     assert result["model"]["epe"] == pytest.approx(np.mean([float(r["model_epe"]) for r in rows]))
     assert "StereoSGBM" in done.stdout
+
+
+def test_wandb_logging_holds_the_summary_and_the_worst_images(tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    environment = {**os.environ, **offline_wandb_environment(tmp_path / "wandb_home")}
+    command = [
+        sys.executable,
+        "scripts/evaluate.py",
+        "limit=3",
+        "wandb=true",
+        "worst_images=2",
+        f"output={output}",
+    ]
+    done = subprocess.run(
+        [*command, f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    (row,) = [row for row in history(run_file) if "model/epe" in row]
+    assert row["model/epe"] == pytest.approx(json.loads(output.read_text())["model"]["epe"])
+    assert row["worst/count"] == 2 and (run_file.parent / "files" / row["worst/filenames"][0]).is_file()
 
 
 @pytest.mark.parametrize(
