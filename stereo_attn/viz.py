@@ -64,3 +64,28 @@ def prediction_row(
         ],
         axis=1,
     )
+
+
+def add_colorbar(rgb: np.ndarray, max_disparity: float, unit: str = "px") -> np.ndarray:
+    """Append a vertical colour bar for [0, max_disparity] (top = max) labelled in ``unit`` to the right of
+    an image made by ``colorize_disparity``: (H, W + bar, 3) uint8 RGB on a white panel."""
+    height = rgb.shape[0]
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1
+    values = [max_disparity, max_disparity / 2, 0.0]
+    labels = [f"{value:g} {unit}" for value in values]
+    text_w = max(cv2.getTextSize(label, font, scale, thickness)[0][0] for label in labels)
+    text_h = cv2.getTextSize(labels[0], font, scale, thickness)[0][1]
+    bar_x, bar_w, gap = 4, 10, 4
+    panel = np.full((height, bar_x + bar_w + gap + text_w + 4, 3), 255, np.uint8)
+    margin = min(text_h // 2 + 2, max(height // 4, 0))  # room for the end labels, centred on the ends
+    rows = max(height - 2 * margin, 1)
+    ramp = np.linspace(max_disparity, 0.0, rows, dtype=np.float64)[:, None].repeat(bar_w, axis=1)
+    panel[margin : margin + rows, bar_x : bar_x + bar_w] = colorize_disparity(ramp, max_disparity)
+    # The middle label only where three labels fit without overlapping.
+    shown = [0, 1, 2] if height >= 3 * (text_h + 4) else [0, 2]
+    for index in shown:
+        row = margin + round((rows - 1) * index / 2)
+        baseline_y = int(np.clip(row + text_h // 2, text_h, height - 1))
+        origin = (bar_x + bar_w + gap, baseline_y)
+        cv2.putText(panel, labels[index], origin, font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+    return np.concatenate([np.asarray(rgb, np.uint8), panel], axis=1)
