@@ -11,6 +11,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from .benchmarking import (
     reset_peak_rss,
     run_isolated,
 )
+from .checkpoint import network_from_checkpoint
 
 
 def _time_attention(model: nn.Module) -> list[float]:
@@ -43,7 +45,10 @@ def _time_attention(model: nn.Module) -> list[float]:
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Median inference time, peak memory and attention share of one model on one size (fresh process)."""
     torch.manual_seed(0)
-    model = instantiate(spec["model"], _convert_="all").eval()
+    if "checkpoint" in spec:  # a trained network, as inference runs it
+        model = network_from_checkpoint(Path(__file__).resolve().parents[1] / spec["checkpoint"])
+    else:
+        model = instantiate(spec["model"], _convert_="all").eval()
     params = sum(p.numel() for p in model.parameters())
     attention_seconds = _time_attention(model)
     baseline = current_rss_bytes()
@@ -77,29 +82,38 @@ def run_benchmark(
     repeats: int,
     warmup: int,
     timeout_s: float,
+    checkpoints: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every preset with every attention block at every size; one record per configuration."""
+    """Every preset with every attention block at every size, then every checkpoint (``name: path``,
+    recorded as preset ``name``, attention ``checkpoint``) at every size; one record per configuration."""
     records = []
-    total = len(models) * len(attentions) * len(sizes)
-    for preset, model in models.items():
-        for attention, block in attentions.items():
-            for height, width in sizes:
-                record = {"preset": preset, "attention": attention, "height": height, "width": width}
-                spec = {"model": {**model, "attention": block}, "height": height, "width": width}
-                result = run_isolated(__name__, {**spec, "repeats": repeats, "warmup": warmup}, timeout_s)
-                record.update(result, feasible="error" not in result)
-                records.append(record)
-                if record["feasible"]:
-                    outcome = (
-                        f"{record['seconds']:.3f} s, peak {format_bytes(record['peak_bytes'])}, "
-                        f"attention {100 * record['attention_share']:.0f}%"
-                    )
-                else:
-                    outcome = f"failed: {record['error']}"
-                print(
-                    f"[{len(records)}/{total}] {preset:<6} {attention:<10} {height}x{width:<6} {outcome}",
-                    flush=True,
+    configurations = [
+        (preset, attention, {"model": {**model, "attention": block}})
+        for preset, model in models.items()
+        for attention, block in attentions.items()
+    ]
+    configurations += [
+        (name, "checkpoint", {"checkpoint": path}) for name, path in (checkpoints or {}).items()
+    ]
+    total = len(configurations) * len(sizes)
+    for preset, attention, network in configurations:
+        for height, width in sizes:
+            record = {"preset": preset, "attention": attention, "height": height, "width": width}
+            spec = {**network, "height": height, "width": width}
+            result = run_isolated(__name__, {**spec, "repeats": repeats, "warmup": warmup}, timeout_s)
+            record.update(result, feasible="error" not in result)
+            records.append(record)
+            if record["feasible"]:
+                outcome = (
+                    f"{record['seconds']:.3f} s, peak {format_bytes(record['peak_bytes'])}, "
+                    f"attention {100 * record['attention_share']:.0f}%"
                 )
+            else:
+                outcome = f"failed: {record['error']}"
+            print(
+                f"[{len(records)}/{total}] {preset:<6} {attention:<10} {height}x{width:<6} {outcome}",
+                flush=True,
+            )
     return records
 
 

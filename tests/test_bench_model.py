@@ -20,7 +20,8 @@ def test_bench_model_writes_the_json_contract(tmp_path: Path) -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     records = json.loads(output.read_text())
-    assert [(r["preset"], r["attention"]) for r in records] == [("small", "efficient"), ("small", "none")]
+    expected = [("small", "efficient"), ("small", "none"), ("shipped", "checkpoint")]
+    assert [(r["preset"], r["attention"]) for r in records] == expected
     for record in records:
         assert {
             "preset",
@@ -34,6 +35,7 @@ def test_bench_model_writes_the_json_contract(tmp_path: Path) -> None:
         } <= (record.keys())
         assert (record["height"], record["width"]) == (32, 48)
         assert record["params"] > 0 and record["seconds"] > 0 and record["peak_bytes"] > 0
-    efficient, none = records
+    efficient, none, shipped = records
     assert 0 < efficient["attention_share"] < 1 and none["attention_share"] == 0
     assert efficient["params"] > none["params"]  # the block's parameters are counted
+    assert shipped["params"] == efficient["params"] and 0 < shipped["attention_share"] < 1  # small, efficient
