@@ -18,7 +18,13 @@ def sgbm_disparity(
 
     P1/P2 follow OpenCV's recommendation (8 and 32 x channels x block area).
     """
-    disparities = int(np.ceil(max_disparity / 16) * 16)
+    width = left.shape[1]
+    # OpenCV fails (a negative allocation) unless the image is wider than the search range: search at
+    # most the width, and pad images narrower than the smallest range (16) on the right.
+    disparities = max(16, min(int(np.ceil(max_disparity / 16) * 16), (width - 1) // 16 * 16))
+    if width <= disparities:
+        pad = ((0, 0), (0, disparities + 1 - width), (0, 0))
+        left, right = np.pad(left, pad, mode="edge"), np.pad(right, pad, mode="edge")
     matcher = cv2.StereoSGBM_create(
         minDisparity=0,
         numDisparities=disparities,
@@ -34,7 +40,7 @@ def sgbm_disparity(
     to_u8 = lambda image: cv2.cvtColor((np.clip(image, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)  # noqa: E731
     raw = matcher.compute(to_u8(left), to_u8(right)).astype(np.float32) / 16  # fixed point, 4 fractional bits
     raw[raw < 0] = np.nan
-    return raw
+    return raw[:, :width]
 
 
 def fill_holes(disparity: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_datamodule import fixture_root
 from test_train_script import offline_wandb_environment
 from wandb_records import history
 
+from stereo_attn.baselines import sgbm_disparity
 from stereo_attn.evaluation import PROTOCOLS, evaluate, regions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def sample(disparity: np.ndarray, valid: np.ndarray, valid_noc: np.ndarray) -> dict:
     image = np.zeros((*disparity.shape, 3), np.float32)
     return {"left": image, "right": image, "disparity": disparity, "valid": valid, "valid_noc": valid_noc}
+
+
+@pytest.mark.parametrize("width", [12, 40])
+def test_sgbm_runs_on_images_narrower_than_its_search_range(width: int) -> None:
+    left = np.random.default_rng(0).random((20, width, 3)).astype(np.float32)
+    assert sgbm_disparity(left, np.roll(left, -3, axis=1), max_disparity=96).shape == (20, width)
 
 
 def test_protocols_choose_regions_and_range() -> None:
@@ -134,3 +142,18 @@ def test_bad_input_fails_with_one_line(arguments: list[str], message: str, tmp_p
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and message in done.stderr
     assert not output.exists()
+
+
+@pytest.mark.parametrize("name", ["sceneflow", "kitti2015", "kitti2012", "middlebury", "eth3d"])
+def test_every_benchmark_evaluates_under_its_protocol(name: str, tmp_path: Path) -> None:
+    root = fixture_root(name, tmp_path / name)
+    output = tmp_path / "result.json"
+    done = run_evaluate(
+        f"data={name}", f"data.root={root}", "baseline=sgbm", f"output={output}", f"hydra.run.dir={tmp_path}"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    expected_region = "noc" if name in ("middlebury", "eth3d") else "all"
+    for summary in result.values():
+        assert summary["region"] == expected_region and summary["images"] > 0
+        assert summary["epe"] == summary[f"{expected_region}_epe"] and np.isfinite(summary["epe"])
