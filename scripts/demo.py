@@ -11,18 +11,17 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from stereo_attn.benchmarking import markdown_table, write_json_atomic
+from stereo_attn.benchmarking import write_json_atomic
 from stereo_attn.calibration import calibration_from_options
 from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.export import export_synthetic, pair_paths
 from stereo_attn.data.sceneflow import SceneFlow
 from stereo_attn.data.synthetic import SyntheticConfig
-from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor
+from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor, summary_table
 from stereo_attn.inference import Pair, infer
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES_PER_SEQUENCE = 10
-SHOWN = (("epe", "EPE (px)"), ("bad1", "bad-1 (%)"), ("bad2", "bad-2 (%)"), ("bad3", "bad-3 (%)"))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
@@ -46,8 +45,7 @@ def main(cfg: DictConfig) -> None:
     samples = (dataset[i] for i in range(len(dataset)))
     _, summaries = evaluate(samples, methods, PROTOCOLS["synthetic"], max_disparity, len(dataset))
     write_json_atomic(folder / "evaluation.json", summaries)
-    rows = [[label, *(f"{s[key]:.2f}" for s in summaries.values())] for key, label in SHOWN]
-    print(markdown_table(["all pixels", *summaries], rows))
+    print(summary_table(summaries))
 
     print(f"3/3 inference on {cfg.infer_pairs} pairs")
     pairs = [

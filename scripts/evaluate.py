@@ -18,40 +18,25 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from stereo_attn.benchmarking import markdown_table, write_json_atomic, write_text_atomic
+from stereo_attn.benchmarking import write_json_atomic, write_text_atomic
 from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint
 from stereo_attn.data.base import DatasetLayoutError
 from stereo_attn.data.datamodule import build_mixture
 from stereo_attn.data.io import DataFormatError
-from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor
+from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor, summary_table
 from stereo_attn.viz import prediction_row
 
 ROOT = Path(__file__).resolve().parents[1]
 ERROR_RANGE = 5.0  # pixels at the top of the error colour map
-SHOWN = (
-    ("epe", "EPE (px)"),
-    ("bad1", "bad-1 (%)"),
-    ("bad2", "bad-2 (%)"),
-    ("bad3", "bad-3 (%)"),
-    ("d1_kitti", "D1 (%)"),
-)
 
 
-def test_specs(cfg: DictConfig) -> list[dict]:
+def evaluation_specs(cfg: DictConfig) -> list[dict]:
     specs = OmegaConf.to_container(cfg.data.test, resolve=True)
     if cfg.data.name == "synthetic" and cfg.data.root is not None:  # pairs from make_synthetic.py
         specs = [{"name": "sceneflow", "root": cfg.data.root, "split": "TEST"}]
     if cfg.limit is not None:
         specs = [{**spec, "limit": int(cfg.limit)} for spec in specs]
     return specs
-
-
-def table(summaries: dict[str, dict]) -> str:
-    rows = [[label, *(f"{s[key]:.3f}" for s in summaries.values())] for key, label in SHOWN]
-    rows.append(["images", *(str(s["images"]) for s in summaries.values())])
-    names = {"model": "model", "baseline": "StereoSGBM"}
-    region = next(iter(summaries.values()))["region"]
-    return markdown_table([f"{region} pixels", *(names[method] for method in summaries)], rows)
 
 
 def error_picture(sample: dict, predict: Callable, max_disparity: float) -> np.ndarray:
@@ -92,7 +77,7 @@ def run(cfg: DictConfig) -> None:
     )
     network = network_from_checkpoint(checkpoint).to(device)
     max_disparity = float(network.max_disparity)
-    dataset = build_mixture(test_specs(cfg), root=cfg.data.root, synthetic=cfg.data.get("synthetic"))
+    dataset = build_mixture(evaluation_specs(cfg), root=cfg.data.root, synthetic=cfg.data.get("synthetic"))
     if len(dataset) == 0:
         raise DatasetLayoutError(f"{cfg.data.root}: no test pairs found for data={cfg.data.name}")
     methods = {"model": network_predictor(network, device)}
@@ -112,7 +97,7 @@ def run(cfg: DictConfig) -> None:
         summary.update(data=cfg.data.name, max_disparity=max_disparity)
     summaries["model"]["checkpoint"] = str(checkpoint)
     write_json_atomic(output, summaries)
-    print(table(summaries))
+    print(summary_table({{"baseline": "StereoSGBM"}.get(k, k): v for k, v in summaries.items()}))
     print(f"wrote {output} and {output.with_suffix('.csv')}")
     if cfg.wandb:
         worst = sorted(range(len(rows)), key=lambda i: -rows[i]["model_epe"])[: cfg.worst_images]

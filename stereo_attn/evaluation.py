@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .baselines import fill_holes, sgbm_disparity
+from .benchmarking import markdown_table
 from .metrics import MetricTotals, error_sums, in_range_mask
 
 
@@ -114,3 +115,20 @@ def evaluate(
 def sample_name(sample: dict[str, Any]) -> str:
     meta = sample.get("meta", {})
     return str(meta.get("left_path") or meta.get("name") or meta.get("index", ""))
+
+
+SHOWN = (
+    ("epe", "EPE (px)"),
+    ("bad1", "bad-1 (%)"),
+    ("bad2", "bad-2 (%)"),
+    ("bad3", "bad-3 (%)"),
+    ("d1_kitti", "D1 (%)"),
+)
+
+
+def summary_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """Methods side by side over the headline region, as a markdown table."""
+    rows = [[label, *(f"{s[key]:.3f}" for s in summaries.values())] for key, label in SHOWN]
+    rows.append(["images", *(str(s["images"]) for s in summaries.values())])
+    region = next(iter(summaries.values()))["region"]
+    return markdown_table([f"{region} pixels", *summaries], rows)
