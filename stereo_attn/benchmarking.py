@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+
+from .data.io import atomic_write
 
 _STATUS = Path("/proc/self/status")
 
@@ -109,11 +109,8 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def run_sweep(

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stereo_attn.calibration import Calibration
-from stereo_attn.data.io import _atomic_write, write_image, write_kitti_disparity, write_pfm
+from stereo_attn.data.io import atomic_write, write_image, write_kitti_disparity, write_pfm
 from stereo_attn.viz import add_colorbar, colorize_disparity, to_uint8
 
 SUFFIXES = (".pfm", "_disp16.png", "_color.png", "_confidence.png")
@@ -61,7 +61,7 @@ def write_ply(path: str | Path, points: np.ndarray, colours: np.ndarray) -> None
         data[name] = points[:, axis]
     for channel, name in enumerate(("red", "green", "blue")):
         data[name] = colours[:, channel]
-    _atomic_write(path, header.encode("ascii"), data.tobytes())
+    atomic_write(path, header.encode("ascii"), data.tobytes())
 
 
 def write_outputs(

@@ -138,7 +138,7 @@ def write_pfm(path: str | Path, array: np.ndarray, little_endian: bool = True) -
     height, width = data.shape[:2]
     header = f"{magic}\n{width} {height}\n{-1.0 if little_endian else 1.0}\n".encode("ascii")
     raster = np.ascontiguousarray(data[::-1], dtype="<f4" if little_endian else ">f4")
-    _atomic_write(path, header, raster.tobytes())
+    atomic_write(path, header, raster.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _encode_png(path: str | Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode {_describe(image)} as PNG")
-    _atomic_write(path, encoded.tobytes())
+    atomic_write(path, encoded.tobytes())
 
 
 def read_kitti_disparity(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +307,7 @@ def read_disparity(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: str | Path, *chunks: bytes) -> None:
+def atomic_write(path: str | Path, *chunks: bytes) -> None:
     """Write ``chunks`` to a temporary file next to ``path`` and rename it over ``path``."""
     target = Path(path)
     if not target.parent.is_dir():
