@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
-from tqdm import tqdm
-
-from .metrics import MetricTotals, in_range_mask
 
 
 def sgbm_disparity(
@@ -59,15 +54,3 @@ def fill_holes(disparity: np.ndarray) -> np.ndarray:
     from_right = padded[rows, np.minimum(right_index, width)]
     filled = np.where(valid, disparity, np.minimum(from_left, from_right))
     return np.where(np.isfinite(filled), filled, 0.0).astype(np.float32)
-
-
-def sgbm_metrics(dataset: Any, max_disparity: float, block_size: int = 5) -> dict[str, float]:
-    """StereoSGBM over a dataset of tensor samples, dense (holes filled), on valid 0 < gt < max_disparity."""
-    totals = MetricTotals()
-    for index in tqdm(range(len(dataset)), desc="StereoSGBM", unit="pair", leave=False):
-        sample = dataset[index]
-        images = [np.asarray(sample[view]).transpose(1, 2, 0) for view in ("left", "right")]
-        prediction = fill_holes(sgbm_disparity(*images, max_disparity, block_size))
-        target = np.asarray(sample["disparity"])
-        totals.update(prediction, target, in_range_mask(target, np.asarray(sample["valid"]), max_disparity))
-    return totals.compute()

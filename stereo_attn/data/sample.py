@@ -70,3 +70,11 @@ def to_tensors(sample: Sample) -> dict[str, Any]:
     out["right"] = out["right"].permute(2, 0, 1).contiguous()
     out["meta"] = sample["meta"]
     return out
+
+
+def to_arrays(tensors: dict[str, Any]) -> Sample:
+    """The inverse of ``to_tensors``: (H, W, 3) images and (H, W) maps as numpy arrays."""
+    out = {key: np.asarray(tensors[key]) for key in ARRAY_KEYS}
+    out["left"], out["right"] = out["left"].transpose(1, 2, 0), out["right"].transpose(1, 2, 0)
+    out["meta"] = tensors["meta"]
+    return out

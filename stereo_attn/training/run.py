@@ -13,8 +13,9 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ..baselines import sgbm_metrics
 from ..checkpoint import load_network_weights, read_checkpoint
+from ..data.sample import to_arrays
+from ..evaluation import Protocol, evaluate, sgbm_predictor
 from .module import StereoModule
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,21 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
     return [c for c in callbacks if has_logger or not isinstance(c, LearningRateMonitor)]
 
 
+def sgbm_scores(dataset: Any, max_disparity: float) -> dict[str, float]:
+    """StereoSGBM on the validation split, over the pixels training validates on (0 < gt < max_disparity)."""
+    samples = (to_arrays(dataset[index]) for index in range(len(dataset)))
+    methods = {"sgbm": sgbm_predictor(max_disparity)}
+    _, summaries = evaluate(samples, methods, Protocol("all", range_cut=True), max_disparity, len(dataset))
+    summary = summaries["sgbm"]
+    return {
+        "epe": summary["epe"],
+        "bad1": summary["bad1"],
+        "bad2": summary["bad2"],
+        "bad3": summary["bad3"],
+        "d1": summary["d1_kitti"],
+    }
+
+
 def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """Fit, validate the final weights, compare with StereoSGBM on the same split; the metrics dict."""
     L.seed_everything(cfg.seed, workers=True)
@@ -74,7 +90,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str
     result = {k: v for k, v in module.validation_metrics.items() if k != "step"}
     result["steps"] = trainer.global_step
     if cfg.baseline == "sgbm" and trainer.is_global_zero:
-        baseline = sgbm_metrics(datamodule.dataset("val"), module.max_disparity)
+        baseline = sgbm_scores(datamodule.dataset("val"), module.max_disparity)
         result.update({f"sgbm_{k}": v for k, v in baseline.items()})
         if isinstance(logger, WandbLogger):
             logger.experiment.summary.update({f"val/sgbm_{k}": v for k, v in baseline.items()})
