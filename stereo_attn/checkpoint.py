@@ -2,7 +2,8 @@
 
 A training checkpoint is Lightning's dict: ``state_dict`` (the network's weights under ``network.``),
 ``hyper_parameters`` (plain containers: the model config under ``model``), optimizer and loop state.
-Everything loads with ``torch.load(..., weights_only=True)``: no pickled code runs.
+Everything loads with ``torch.load(..., weights_only=True)``: no pickled code runs, and the stored
+model config is checked against what the project builds (``model/spec.py``), never instantiated.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
+
+from .model.spec import ModelConfigError, build_network
+from .options import OptionError
 
 PREFIX = "network."
 
 
 class CheckpointError(ValueError):
-    pass
+    """A checkpoint that is missing, unreadable, or not one of this project's networks."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -29,9 +32,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated files, other formats, pickled code
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        lines = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
         raise CheckpointError(f"{path}: not a readable weights-only checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path}: expected a training checkpoint with a 'state_dict'")
     return checkpoint
 
@@ -39,7 +43,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def network_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The network's parameters and buffers, without the LightningModule's prefix."""
     state = checkpoint["state_dict"]
-    return {key[len(PREFIX) :]: value for key, value in state.items() if key.startswith(PREFIX)}
+    return {
+        key[len(PREFIX) :]: value
+        for key, value in state.items()
+        if isinstance(key, str) and key.startswith(PREFIX)
+    }
 
 
 def load_network_weights(network: nn.Module, path: str | Path) -> None:
@@ -72,12 +80,24 @@ def fit_weights(network: nn.Module, weights: dict[str, torch.Tensor], path: str 
         raise CheckpointError(f"{path}: weights do not fit this network's architecture: {detail}")
 
 
-def network_from_checkpoint(path: str | Path) -> nn.Module:
-    """The network a checkpoint was trained as (its stored model config), with its weights, in eval mode."""
+def network_from_checkpoint(path: str | Path, max_disparity: Any = None) -> nn.Module:
+    """The network a checkpoint was trained as (its checked model config), with its weights, in eval mode.
+
+    ``max_disparity`` (at least 4, at most the trained one) narrows the search range: the weights do
+    not depend on it, only the number of disparity bins does.
+    """
     checkpoint = read_checkpoint(path)
-    config = checkpoint.get("hyper_parameters", {}).get("model")
-    if not isinstance(config, dict) or "_target_" not in config:
+    hyper_parameters = checkpoint.get("hyper_parameters")
+    config = hyper_parameters.get("model") if isinstance(hyper_parameters, dict) else None
+    if not isinstance(config, dict):
         raise CheckpointError(f"{path}: no model config in its hyper_parameters")
-    network = instantiate(config, _convert_="all")
-    fit_weights(network, network_weights(checkpoint), path)
+    if max_disparity is not None:
+        trained = config.get("max_disparity")
+        if isinstance(trained, int) and not isinstance(max_disparity, bool) and max_disparity > trained:
+            raise OptionError(f"max_disparity={max_disparity} exceeds the checkpoint's {trained} ({path})")
+        config = {**config, "max_disparity": max_disparity}
+    try:
+        network = build_network(config, str(path), network_weights(checkpoint))
+    except ModelConfigError as error:
+        raise CheckpointError(str(error)) from None
     return network.eval()
