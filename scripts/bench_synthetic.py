@@ -16,7 +16,7 @@ from stereo_attn.data.synthetic import SyntheticConfig
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_synthetic")
 def main(cfg: DictConfig) -> None:
-    config = SyntheticConfig(**OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True))
+    config = SyntheticConfig.from_options(OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True))
     seed = cfg.data.synthetic.seed
     speed = generator_speed(
         config, cfg.speed.height, cfg.speed.width, cfg.speed.pairs, cfg.speed.rounds, seed

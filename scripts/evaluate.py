@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 
+from stereo_attn import options
 from stereo_attn.benchmarking import write_json_atomic, write_text_atomic
-from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint
+from stereo_attn.checkpoint import network_from_checkpoint
+from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.base import DatasetLayoutError
 from stereo_attn.data.datamodule import build_mixture
-from stereo_attn.data.io import DataFormatError
 from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor, summary_table
+from stereo_attn.inference import resolve_device
+from stereo_attn.staging import Staging, reserve_folder, timestamp
 from stereo_attn.viz import prediction_row
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
 ERROR_RANGE = 5.0  # pixels at the top of the error colour map
 
 
@@ -70,48 +72,64 @@ def log_to_wandb(cfg: DictConfig, summaries: dict, pictures: list, names: list[s
     run.finish()
 
 
+def output_path(cfg: DictConfig) -> tuple[Path, bool]:
+    """Where the summary JSON goes (the CSV goes next to it), and whether the folder is this run's own."""
+    given = options.path(cfg.output, "output", optional=True)
+    if given is None:
+        name = f"{timestamp()}_{cfg.data.name}"
+        return reserve_folder(Path("outputs", "evaluate"), name, "output") / "evaluation.json", True
+    if given.is_dir():
+        raise options.OptionError(f"output={given}: is a folder; expected the path of a .json file")
+    if given.suffix.lower() != ".json":
+        raise options.OptionError(f"output={given}: expected the path of a .json file")
+    return given, False
+
+
 def run(cfg: DictConfig) -> None:
-    checkpoint = Path(cfg.checkpoint) if Path(cfg.checkpoint).is_absolute() else ROOT / cfg.checkpoint
-    device = torch.device(
-        "cuda" if cfg.device == "auto" and torch.cuda.is_available() else cfg.device.replace("auto", "cpu")
-    )
+    checkpoint = options.path(cfg.checkpoint, "checkpoint", optional=True) or DEFAULT_CHECKPOINT
+    device = resolve_device(cfg.device)
+    protocol = PROTOCOLS[options.choice(cfg.data.name, "data.name", list(PROTOCOLS))]
+    baseline = options.choice(cfg.baseline, "baseline", [None, "sgbm"])
+    options.integer(cfg.limit, "limit", minimum=1, optional=True)
+    use_wandb, overwrite = options.boolean(cfg.wandb, "wandb"), options.boolean(cfg.overwrite, "overwrite")
+    options.boolean(cfg.wandb_online, "wandb_online")
+    worst_images = options.integer(cfg.worst_images, "worst_images", minimum=0)
     network = network_from_checkpoint(checkpoint).to(device)
     max_disparity = float(network.max_disparity)
     dataset = build_mixture(evaluation_specs(cfg), root=cfg.data.root, synthetic=cfg.data.get("synthetic"))
     if len(dataset) == 0:
         raise DatasetLayoutError(f"{cfg.data.root}: no test pairs found for data={cfg.data.name}")
+    output, owned = output_path(cfg)
+    csv_path = output.with_suffix(".csv")
+    staging = Staging(output.parent, [output.name, csv_path.name], "output", replace=overwrite, owned=owned)
+
     methods = {"model": network_predictor(network, device)}
-    if cfg.baseline == "sgbm":
+    if baseline == "sgbm":
         methods["baseline"] = sgbm_predictor(max_disparity)
-    protocol = PROTOCOLS[cfg.data.name]
-    rows, summaries = evaluate(
-        (dataset[i] for i in range(len(dataset))), methods, protocol, max_disparity, len(dataset)
-    )
-    output = Path(cfg.output)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(output.with_suffix(".csv"), buffer.getvalue())
-    for summary in summaries.values():
-        summary.update(data=cfg.data.name, max_disparity=max_disparity)
-    summaries["model"]["checkpoint"] = str(checkpoint)
-    write_json_atomic(output, summaries)
+    with staging as folder:
+        rows, summaries = evaluate(
+            (dataset[i] for i in range(len(dataset))), methods, protocol, max_disparity, len(dataset)
+        )
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(folder / csv_path.name, buffer.getvalue())
+        for summary in summaries.values():
+            summary.update(data=cfg.data.name, max_disparity=max_disparity)
+        summaries["model"]["checkpoint"] = str(checkpoint)
+        write_json_atomic(folder / output.name, summaries)
     print(summary_table({{"baseline": "StereoSGBM"}.get(k, k): v for k, v in summaries.items()}))
-    print(f"wrote {output} and {output.with_suffix('.csv')}")
-    if cfg.wandb:
-        worst = sorted(range(len(rows)), key=lambda i: -rows[i]["model_epe"])[: cfg.worst_images]
+    print(f"wrote {output} and {csv_path}")
+    if use_wandb:
+        worst = sorted(range(len(rows)), key=lambda i: -rows[i]["model_epe"])[:worst_images]
         pictures = [error_picture(dataset[i], methods["model"], max_disparity) for i in worst]
         log_to_wandb(cfg, summaries, pictures, [rows[i]["name"] for i in worst], output.parent)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-    except (CheckpointError, DatasetLayoutError, DataFormatError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_reporting_errors(lambda: run(cfg), memory_hint="evaluate on a machine with more memory")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from .baselines import fill_holes, sgbm_disparity
 from .benchmarking import markdown_table
+from .inference import check_memory
 from .metrics import MetricTotals, error_sums, in_range_mask
 
 
@@ -55,9 +56,11 @@ Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def network_predictor(network: nn.Module, device: torch.device) -> Predictor:
-    """(H, W, 3) float RGB pair -> (H, W) disparity from the network, full frame."""
+    """(H, W, 3) float RGB pair -> (H, W) disparity from the network, full frame; a ``MemoryBudgetError``
+    for a pair too large for the device's free memory."""
 
     def predict(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        check_memory(network, [left.shape[:2]], 1, device)  # a clear error instead of the allocator's
         as_batch = lambda image: torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]  # noqa: E731
         with torch.inference_mode():
             output = network(as_batch(left).to(device), as_batch(right).to(device))

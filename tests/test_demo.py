@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_generates_evaluates_and_infers(tmp_path: Path) -> None:
-    command = [sys.executable, "scripts/demo.py", "pairs=3", "infer_pairs=2", f"hydra.run.dir={tmp_path}"]
+    command = [sys.executable, "scripts/demo.py", "pairs=3", "infer_pairs=2", f"output_dir={tmp_path}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = json.loads((tmp_path / "evaluation.json").read_text())

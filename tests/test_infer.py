@@ -21,7 +21,8 @@ from stereo_attn.data.io import (
     write_image,
 )
 from stereo_attn.data.synthetic import SyntheticStereo
-from stereo_attn.inference import InputError, Pair, find_pairs, infer
+from stereo_attn.inference import InputError, Pair, find_pairs, infer, output_stems
+from stereo_attn.options import OptionError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
@@ -100,11 +101,35 @@ def test_folder_and_glob_modes_match_by_file_name(tmp_path: Path) -> None:
         ("b.png", "right", "b.png"),
     ]
     pairs = find_pairs(str(tmp_path / "left" / "*.png"), str(tmp_path / "right" / "*.png"))
-    assert [p.stem for p in pairs] == ["b"]
+    assert [p.left.stem for p in pairs] == ["b"]
 
     (tmp_path / "left" / "lonely.png").write_bytes(b"")
     with pytest.raises(InputError, match=r"lonely\.png: no right image"):
         find_pairs(str(tmp_path / "left"), str(tmp_path / "right"))
+
+
+def test_globs_match_by_what_their_wildcards_match(tmp_path: Path) -> None:
+    # Middlebury's layout: every right image is im1.png, so file names cannot pair them.
+    for scene in ("Aloe", "Bowling", "Cloth"):
+        (tmp_path / "scenes" / scene).mkdir(parents=True)
+        for name in ("im0.png", "im1.png", "disp0.pfm"):
+            (tmp_path / "scenes" / scene / name).write_bytes(b"")
+    (tmp_path / "scenes" / "Cloth" / "im1.png").unlink()
+    left, right = str(tmp_path / "scenes" / "*" / "im0.png"), str(tmp_path / "scenes" / "*" / "im1.png")
+    with pytest.raises(InputError, match=r"Cloth/im0\.png: no right image matches it \(by 'Cloth'\)"):
+        find_pairs(left, right)
+    (tmp_path / "scenes" / "Cloth" / "im1.png").write_bytes(b"")
+    pairs = find_pairs(left, right)
+    assert [(p.left.parent.name, p.right.parent.name, p.right.name) for p in pairs] == [
+        (scene, scene, "im1.png") for scene in ("Aloe", "Bowling", "Cloth")
+    ]
+    assert output_stems(pairs) == ["Aloe_im0", "Bowling_im0", "Cloth_im0"]
+    # Character classes are wildcards too; both sides need as many wildcards.
+    scenes = tmp_path / "scenes"
+    pairs = find_pairs(str(scenes / "[AB]*" / "im0.png"), str(scenes / "[AB]*" / "im1.png"))
+    assert [p.left.parent.name for p in pairs] == ["Aloe", "Bowling"]
+    with pytest.raises(InputError, match="differ in their wildcards"):
+        find_pairs(str(scenes / "*" / "im?.png"), str(scenes / "*" / "im1.png"))
 
 
 def test_list_mode_resolves_paths_relative_to_the_list(tmp_path: Path) -> None:
@@ -121,20 +146,24 @@ def test_list_mode_resolves_paths_relative_to_the_list(tmp_path: Path) -> None:
         find_pairs(pair_list=str(listing))
 
 
-def test_shared_stems_and_empty_inputs_are_errors(tmp_path: Path) -> None:
+def test_shared_stems_get_their_relative_paths_and_empty_inputs_are_errors(tmp_path: Path) -> None:
     for sequence in ("0000", "0001"):
         for side in ("left", "right"):
             (tmp_path / sequence / side).mkdir(parents=True)
             (tmp_path / sequence / side / "0006.png").write_bytes(b"")
     listing = tmp_path / "pairs.txt"
     listing.write_text("0000/left/0006.png 0000/right/0006.png\n0001/left/0006.png 0001/right/0006.png\n")
-    with pytest.raises(InputError, match="share the stem '0006'"):
+    assert output_stems(find_pairs(pair_list=str(listing))) == ["0000_left_0006", "0001_left_0006"]
+    listing.write_text("0000/left/0006.png 0000/right/0006.png\n0000/left/0006.png 0001/right/0006.png\n")
+    with pytest.raises(InputError, match=r"0006\.png is given twice"):
         find_pairs(pair_list=str(listing))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"left=.*empty: the folder holds no images"):
         find_pairs(str(tmp_path / "empty"), str(tmp_path / "0000" / "right"))
     with pytest.raises(InputError, match=r"left=.*\*\.bmp: the glob matches no files"):
-        find_pairs(str(tmp_path / "*.bmp"), str(tmp_path / "0000" / "right"))
+        find_pairs(str(tmp_path / "*.bmp"), str(tmp_path / "0000" / "right" / "*.bmp"))
+    with pytest.raises(InputError, match="give two files, two folders or two globs"):
+        find_pairs(str(tmp_path / "0000" / "left"), str(tmp_path / "0000" / "right" / "*.png"))
 
 
 def test_middlebury_calib(tmp_path: Path) -> None:
@@ -177,7 +206,7 @@ def test_smaller_max_disparity_works_and_larger_is_an_error(pair_dir: Path, tmp_
     disparity = read_pfm(tmp_path / "out" / "scene.pfm")
     # Soft-argmin over 12 quarter-resolution bins: at most 4 * 11 = 44 px after convex upsampling.
     assert disparity.shape == (HEIGHT, WIDTH) and np.isfinite(disparity).all() and disparity.max() <= 48
-    with pytest.raises(InputError, match="max_disparity=200 exceeds the checkpoint's 96"):
+    with pytest.raises(OptionError, match="max_disparity=200 exceeds the checkpoint's 96"):
         infer(pairs, tmp_path / "other", CHECKPOINT, max_disparity=200, progress=False)
     assert not (tmp_path / "other").exists()
 
@@ -209,7 +238,7 @@ def test_library_errors_name_the_file_and_write_nothing(pair_dir: Path, tmp_path
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
     # The bad pair comes second: nothing may be written for the good first one either.
-    with pytest.raises(DataFormatError, match=r"broken\.png: OpenCV cannot decode"):
+    with pytest.raises(DataFormatError, match=r"broken\.png: an unrecognised file"):
         infer([good, Pair(broken, good.right)], out, CHECKPOINT, progress=False)
     assert not out.exists()
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .. import options
+from ..staging import Staging
 from .io import write_image, write_pfm
 from .synthetic import SyntheticConfig, SyntheticStereo
 
@@ -33,21 +35,27 @@ def export_synthetic(
     config: SyntheticConfig | None = None,
     frames_per_sequence: int = 10,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> int:
-    """Write ``count`` pairs of a split; each file is written atomically. Returns the count."""
-    if split not in SPLIT_FOLDERS:
-        raise ValueError(
-            f"split must be one of {list(SPLIT_FOLDERS)} (Scene Flow has no validation folder), got {split!r}"
-        )
-    if count < 1 or frames_per_sequence < 1:
-        raise ValueError(f"count and frames_per_sequence must be >= 1, got {count} and {frames_per_sequence}")
+    """Write ``count`` pairs of a split under ``root``; returns the count.
+
+    The split's two folders (``frames_finalpass/<SPLIT>``, ``disparity/<SPLIT>``) appear only when every
+    pair is written. A root that already holds that split is refused unless ``overwrite``, which
+    replaces it: pairs of two runs are never mixed.
+    """
+    options.choice(split, "split", list(SPLIT_FOLDERS))
+    count = options.integer(count, "count", minimum=1)
+    frames_per_sequence = options.integer(frames_per_sequence, "frames_per_sequence", minimum=1)
+    options.boolean(overwrite, "overwrite")
     dataset = SyntheticStereo(split, count, seed, config)
-    for index in tqdm(range(count), desc=f"writing {split} pairs", unit="pair", disable=not progress):
-        sample = dataset[index]
-        paths = pair_paths(Path(root), split, index, frames_per_sequence)
-        for path in paths.values():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        write_image(paths["left"], sample["left"])
-        write_image(paths["right"], sample["right"])
-        write_pfm(paths["disparity"], sample["disparity"])
+    folders = [str(Path(kind, SPLIT_FOLDERS[split])) for kind in ("frames_finalpass", "disparity")]
+    with Staging(Path(root), folders, "root", replace=overwrite) as staging:
+        for index in tqdm(range(count), desc=f"writing {split} pairs", unit="pair", disable=not progress):
+            sample = dataset[index]
+            paths = pair_paths(staging, split, index, frames_per_sequence)
+            for path in paths.values():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(paths["left"], sample["left"])
+            write_image(paths["right"], sample["right"])
+            write_pfm(paths["disparity"], sample["disparity"])
     return count

@@ -16,7 +16,7 @@ occlusions are correct in both views and the left-view disparity is exact.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import cv2
@@ -45,6 +45,13 @@ class SyntheticConfig:
     photometric: float = 1.0  # scale of the per-view gain, bias and gamma differences
 
     def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            is_int = isinstance(value, int) and not isinstance(value, bool)
+            numeric = is_int or (field.type == "float" and isinstance(value, float) and math.isfinite(value))
+            if not numeric:
+                kind = "an integer" if field.type == "int" else "a finite number"
+                raise ValueError(f"data.synthetic.generator.{field.name}={value}: expected {kind}")
         if self.height < 8 or self.width < 8:
             raise ValueError(f"image size must be at least 8x8, got {self.width}x{self.height}")
         if not 0 < self.min_disparity < self.max_disparity:
@@ -55,6 +62,20 @@ class SyntheticConfig:
             raise ValueError(
                 f"need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}"
             )
+
+    @classmethod
+    def from_options(cls, options: Any) -> SyntheticConfig:
+        """From a config mapping (``data.synthetic.generator``); unknown keys are a one-line error."""
+        if isinstance(options, cls):
+            return options
+        options = dict(options or {})
+        unknown = sorted(set(options) - {field.name for field in fields(cls)})
+        if unknown:
+            allowed = ", ".join(field.name for field in fields(cls))
+            raise ValueError(
+                f"data.synthetic.generator.{unknown[0]}: unknown option; expected one of {allowed}"
+            )
+        return cls(**options)
 
 
 @dataclass
@@ -329,7 +350,7 @@ class SyntheticStereo(torch.utils.data.Dataset):
         if length < 1:
             raise ValueError(f"length must be >= 1, got {length}")
         self.split, self.length, self.seed = split, length, seed
-        self.config = config if isinstance(config, SyntheticConfig) else SyntheticConfig(**(config or {}))
+        self.config = SyntheticConfig.from_options(config)
         self.transform = transform
 
     def __len__(self) -> int:

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ..checkpoint import load_network_weights, read_checkpoint
+from ..checkpoint import fit_weights, load_network_weights, network_weights, read_checkpoint
 from ..data.sample import to_arrays
 from ..evaluation import Protocol, evaluate, sgbm_predictor
+from ..safe_config import instantiate_checked
+from .checks import check_training_options, resume_run_id
 from .module import StereoModule
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def build_module(cfg: DictConfig) -> StereoModule:
     )
     if cfg.init_from:  # fine-tuning: weights only; optimizer, schedule and step start afresh
         load_network_weights(module.network, cfg.init_from)
+    if cfg.ckpt_path:  # one line naming the tensor, rather than Lightning's strict-loading report
+        fit_weights(module.network, network_weights(read_checkpoint(cfg.ckpt_path)), cfg.ckpt_path)
     return module
 
 
@@ -42,14 +45,18 @@ def build_logger(cfg: DictConfig) -> Logger | bool:
         return False
     options: dict[str, Any] = {}
     if cfg.ckpt_path and "WandbLogger" in cfg.logger._target_:
-        run_id = read_checkpoint(cfg.ckpt_path).get("wandb_run_id")
+        run_id = resume_run_id(read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
         if run_id:  # continue the interrupted run's W&B history
             options = {"id": run_id, "resume": "allow"}
-    return instantiate(cfg.logger, **options)
+    return instantiate_checked(cfg.logger, "logger", **options)
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
-    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None]
+    callbacks = [
+        instantiate_checked(c, f"callbacks.{name}")
+        for name, c in (cfg.callbacks or {}).items()
+        if c is not None
+    ]
     # Lightning refuses a learning-rate monitor without a logger.
     return [c for c in callbacks if has_logger or not isinstance(c, LearningRateMonitor)]
 
@@ -71,18 +78,19 @@ def sgbm_scores(dataset: Any, max_disparity: float) -> dict[str, float]:
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """Fit, validate the final weights, compare with StereoSGBM on the same split; the metrics dict."""
+    check_training_options(cfg)
     L.seed_everything(cfg.seed, workers=True)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate_checked(cfg.data, "data")
     module = build_module(cfg)
     logger = build_logger(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(logger)), *extra_callbacks]
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, default_root_dir=cfg.run_dir, logger=logger, callbacks=callbacks
+    trainer: L.Trainer = instantiate_checked(
+        cfg.trainer, "trainer", default_root_dir=cfg.run_dir, logger=logger, callbacks=callbacks
     )
     if isinstance(logger, WandbLogger) and trainer.is_global_zero:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
 
     last = getattr(module, "validation_metrics", {})
     if last.get("step") != trainer.global_step:  # the schedule did not end on a validation

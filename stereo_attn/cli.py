@@ -1,0 +1,76 @@
+"""The scripts' one error wrapper: a user's mistake is one ``error:`` line and exit code 1.
+
+User errors are the project's own (every one is a ``ValueError`` subclass with a one-line message
+naming the file or option), files the system cannot read or write (``OSError``), configs OmegaConf
+cannot resolve (a missing mandatory value), Lightning's misconfigurations, and running out of memory.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+EXIT_USER_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """torch's allocator failures: OutOfMemoryError on CUDA, a RuntimeError from the CPU allocator."""
+    if isinstance(error, MemoryError | torch.OutOfMemoryError):
+        return True
+    message = str(error)
+    return isinstance(error, RuntimeError) and (
+        "can't allocate memory" in message or "DefaultCPUAllocator" in message
+    )
+
+
+def user_error_message(error: BaseException, memory_hint: str = "") -> str | None:
+    """The line to print for a user error, None for anything else."""
+    if is_out_of_memory(error):
+        hint = f" ({memory_hint})" if memory_hint else ""
+        return f"out of memory: {one_line(error)}{hint}"
+    if isinstance(error, OSError):
+        # e.g. "[Errno 13] Permission denied: '/x'": keep the path, drop the errno prefix.
+        if error.filename is not None and error.strerror:
+            return f"{error.filename}: {error.strerror}"
+        return one_line(error)
+    if isinstance(error, ValueError | OmegaConfBaseException | MisconfigurationException):
+        return one_line(error)
+    return None
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def run_reporting_errors(
+    job: Callable[[], T], memory_hint: str = "", cleanup: Callable[[], None] | None = None
+) -> T:
+    """Run ``job``; a user error becomes one ``error:`` line on stderr and exit code 1, Ctrl-C exit
+    code 130. ``cleanup`` runs first in both cases (e.g. removing a run folder that holds nothing yet)."""
+    try:
+        return job()
+    except KeyboardInterrupt:
+        if cleanup is not None:
+            cleanup()
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:
+        message = user_error_message(error, memory_hint)
+        if message is None:
+            raise
+        if cleanup is not None:
+            cleanup()
+        fail(message)

@@ -1,0 +1,90 @@
+"""Checking a script's options before any work starts: type and range, one line naming the option.
+
+Hydra passes command-line values through as YAML scalars, so ``batch_size=abc`` arrives as a string
+and ``max_disparity=nan`` as a float; each check turns such a value into the type the code needs or
+raises ``OptionError`` saying what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import to_absolute_path
+
+
+class OptionError(ValueError):
+    """An option's value has the wrong type or is out of range; the message names the option."""
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def integer(
+    value: Any, name: str, minimum: int | None = None, maximum: int | None = None, optional: bool = False
+) -> int | None:
+    """An int (not a bool, not a float) within [minimum, maximum]; None only if ``optional``."""
+    if value is None and optional:
+        return None
+    bounds = " and ".join(
+        text
+        for text in (
+            f">= {minimum}" if minimum is not None else "",
+            f"<= {maximum}" if maximum is not None else "",
+        )
+        if text
+    )
+    expected = f"an integer{' ' + bounds if bounds else ''}{' or null' if optional else ''}"
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise OptionError(f"{name}={_shown(value)}: expected {expected}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise OptionError(f"{name}={value}: expected {expected}")
+    return value
+
+
+def number(
+    value: Any, name: str, minimum: float | None = None, positive: bool = False, optional: bool = False
+) -> float | None:
+    """A finite int or float, > 0 if ``positive``, >= ``minimum`` if given; None only if ``optional``."""
+    if value is None and optional:
+        return None
+    bound = "> 0" if positive else (f">= {minimum}" if minimum is not None else "")
+    expected = f"a finite number{' ' + bound if bound else ''}{' or null' if optional else ''}"
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise OptionError(f"{name}={_shown(value)}: expected {expected}")
+    if (positive and value <= 0) or (minimum is not None and value < minimum):
+        raise OptionError(f"{name}={value}: expected {expected}")
+    return float(value)
+
+
+def boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name}={_shown(value)}: expected true or false")
+    return value
+
+
+def choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """One of ``choices`` (None allowed only if it is one of them)."""
+    if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices):
+        raise OptionError(f"{name}={_shown(value)}: expected one of {', '.join(map(_shown, choices))}")
+    return value
+
+
+def text(value: Any, name: str, optional: bool = False) -> str | None:
+    """A non-empty string (numbers are accepted as written: a file may be called 2024)."""
+    if value is None and optional:
+        return None
+    if value is None:
+        raise OptionError(f"{name} is missing: give {name}=...")
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or str(value) == "":
+        raise OptionError(f"{name}={_shown(value)}: expected a non-empty path or name")
+    return str(value)
+
+
+def path(value: Any, name: str, optional: bool = False) -> Path | None:
+    """A path option, relative paths taken from the directory the script was started in."""
+    given = text(value, name, optional)
+    return None if given is None else Path(to_absolute_path(given))
