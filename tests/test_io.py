@@ -255,7 +255,7 @@ def test_read_image_channel_counts_opencv_png_never_produces(
     decoded = np.stack([np.full((2, 3), 51 * (c + 1), np.uint8) for c in range(channels)], axis=2)
     monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: decoded)
     path = tmp_path / "im.png"
-    path.write_bytes(b"anything")
+    path.write_bytes(cv2.imencode(".png", decoded[..., 0])[1].tobytes())  # a real 3x2 PNG header
     if channels == 2:  # grey + alpha
         np.testing.assert_allclose(read_image(path), np.full((2, 3, 3), 0.2), rtol=0, atol=1e-7)
     else:
