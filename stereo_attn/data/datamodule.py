@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import lightning as L
 import numpy as np
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from .eth3d import ETH3D
@@ -170,9 +171,12 @@ class StereoDataModule(L.LightningDataModule):
         )
 
     def state_dict(self) -> dict[str, int]:
-        """Where training stands within its epoch, saved in checkpoints so a resumed run continues there."""
+        """Where training stands within its epoch, saved in checkpoints so a resumed run continues there.
+
+        Also while validating inside ``fit``: ModelCheckpoint saves there, after each validation.
+        """
         trainer = getattr(self, "trainer", None)
-        if trainer is None or not trainer.training:
+        if trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         return {"epoch": trainer.current_epoch, "batches": done}

@@ -10,12 +10,13 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from ..data.io import write_image
 from ..metrics import MetricTotals, in_range_mask
+from ..model.spec import build_network
+from ..safe_config import instantiate_checked
 from ..viz import prediction_row
 from .loss import disparity_loss
 
@@ -45,7 +46,7 @@ class StereoModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.network = instantiate(model, _convert_="all")
+        self.network = build_network(model, "")
         self.max_disparity = float(self.network.max_disparity)
         self.stage_weights = (loss or {}).get("stage_weights")
         self.images = {"count": 2, "max_error": 5.0, **(images or {})}
@@ -96,7 +97,7 @@ class StereoModule(L.LightningModule):
         return False
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = instantiate(self.hparams.optimizer, params=self.parameters())
+        optimizer = instantiate_checked(self.hparams.optimizer, "optimizer", params=self.parameters())
         if self.hparams.scheduler is None:
             return {"optimizer": optimizer}
         # The schedule spans trainer.max_steps, so a run stopped early and resumed follows the same curve.
@@ -104,7 +105,9 @@ class StereoModule(L.LightningModule):
             self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
         )
         try:
-            scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, total_steps=int(steps))
+            scheduler = instantiate_checked(
+                self.hparams.scheduler, "scheduler", optimizer=optimizer, total_steps=int(steps)
+            )
         except InstantiationException as error:  # e.g. OneCycleLR with a one-step warm-up divides by zero
             raise ValueError(
                 f"scheduler {self.hparams.scheduler} over {steps} steps: {error.__cause__!r}"
@@ -114,6 +117,11 @@ class StereoModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if isinstance(self.logger, WandbLogger):
             checkpoint["wandb_run_id"] = self.logger.version  # ckpt_path=... continues this W&B run
+        # A resumed run stops after the same run of non-finite losses as an uninterrupted one.
+        checkpoint["nonfinite_in_a_row"] = self.nonfinite_in_a_row
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.nonfinite_in_a_row = int(checkpoint.get("nonfinite_in_a_row", 0))
 
     # Validation -------------------------------------------------------------------------------
 
