@@ -14,7 +14,7 @@ from typing import NoReturn, TypeVar
 
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 1
@@ -45,6 +45,8 @@ def user_error_message(error: BaseException, memory_hint: str = "") -> str | Non
         if error.filename is not None and error.strerror:
             return f"{error.filename}: {error.strerror}"
         return one_line(error)
+    if isinstance(error, MissingMandatoryValue) and error.full_key:
+        return f"{error.full_key} is missing: give {error.full_key}=..."
     if isinstance(error, ValueError | OmegaConfBaseException | MisconfigurationException):
         return one_line(error)
     return None

@@ -246,11 +246,11 @@ def check_memory(
             continue
         fit_h, fit_w = largest_fitting(network, batch, height, width, budget)
         fits = f"about {fit_w}x{fit_h} would fit" if fit_h else "not even 16x16 pixels fit"
-        lower = " or batch_size=1" if batch > 1 else ""
+        smaller_batch = ", use batch_size=1" if batch > 1 else ""
         raise MemoryBudgetError(
             f"a {width}x{height} pair needs about {needed / 2**30:.1f} GiB for inference (max_disparity "
             f"{network.max_disparity}, batch {batch}) and {device} has {budget / 2**30:.1f} GiB free; "
-            f"{fits}: downscale the images, or lower max_disparity={lower}"
+            f"{fits}: downscale the images{smaller_batch} or lower max_disparity="
         )
 
 

@@ -69,7 +69,6 @@ class Staging:
         replace_hint: str | None = "overwrite=true",
     ) -> None:
         self.root, self.entries, self.option, self.replace = Path(root), list(entries), option, replace
-        self.owned = owned
         if self.root.exists() and not self.root.is_dir():
             raise OptionError(f"{option}={self.root}: exists and is not a folder")
         if len(set(self.entries)) != len(self.entries):
@@ -83,15 +82,18 @@ class Staging:
                 f"another {option}{replacing}"
             )
         self.folder: Path | None = None
+        self.created: Path | None = self.root if owned else None  # removed again if the job fails
 
     def __enter__(self) -> Path:
-        created = not self.root.exists()
+        # The topmost folder this job creates (root or an ancestor).
+        missing = [folder for folder in (self.root, *self.root.parents) if not folder.exists()]
+        if missing:
+            self.created = missing[-1]
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.root))
         except OSError as error:
             raise OptionError(f"{self.option}={self.root}: cannot write there ({error.strerror})") from None
-        self.owned = self.owned or created
         return self.folder
 
     def __exit__(
@@ -106,8 +108,8 @@ class Staging:
                 self._publish()
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
-            if kind is not None and self.owned:
-                shutil.rmtree(self.root, ignore_errors=True)
+            if kind is not None and self.created is not None:
+                shutil.rmtree(self.created, ignore_errors=True)
 
     def _publish(self) -> None:
         assert self.folder is not None

@@ -101,7 +101,11 @@ def check_attention(options: Any, where: str, partial: bool = False) -> dict[str
     names = [*ATTENTION_BLOCKS, "none"]
     name = options.get("name")
     if name is None and partial:
-        allowed = {k: v for block in ATTENTION_BLOCKS.values() for k, v in _arguments(block.__init__).items()}
+        allowed = {
+            k: v
+            for block in ATTENTION_BLOCKS.values()
+            for k, v in _arguments(block.__init__, ("channels",)).items()
+        }
     elif name not in names:
         raise ModelConfigError(f"{where}.name: {name!r} is not an attention block; expected one of {names}")
     else:

@@ -1,0 +1,39 @@
+"""Run in a fresh process: peak resident memory of one fp32 inference against the estimate.
+
+python tests/memory_probe.py PRESET HEIGHT WIDTH -> one JSON line {"measured": bytes, "estimated": bytes}
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from stereo_attn.model.memory import inference_bytes
+from stereo_attn.model.spec import build_network
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def main(preset: str, height: int, width: int) -> None:
+    torch.set_num_threads(2)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={preset}", "model.max_disparity=192"])
+    network = build_network(OmegaConf.to_container(cfg.model, resolve=True), "").eval()
+    left, right = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
+    with torch.inference_mode():
+        network(left[..., :32, :32], right[..., :32, :32])  # one-off allocations (oneDNN, threads)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with torch.inference_mode():
+        network(left, right)
+    measured = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    print(json.dumps({"measured": measured, "estimated": inference_bytes(network, 1, height, width)}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
