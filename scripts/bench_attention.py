@@ -10,11 +10,12 @@ from omegaconf import DictConfig
 
 from stereo_attn.attention_benchmark import run_benchmark, summarize
 from stereo_attn.benchmarking import run_sweep
+from stereo_attn.cli import run_reporting_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_attention")
 def main(cfg: DictConfig) -> None:
-    run_sweep(cfg, run_benchmark, summarize)
+    run_reporting_errors(lambda: run_sweep(cfg, run_benchmark, summarize))
 
 
 if __name__ == "__main__":

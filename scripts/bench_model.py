@@ -9,12 +9,13 @@ import hydra
 from omegaconf import DictConfig
 
 from stereo_attn.benchmarking import run_sweep
+from stereo_attn.cli import run_reporting_errors
 from stereo_attn.model_benchmark import run_benchmark, summarize
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_model")
 def main(cfg: DictConfig) -> None:
-    run_sweep(cfg, run_benchmark, summarize)
+    run_reporting_errors(lambda: run_sweep(cfg, run_benchmark, summarize))
 
 
 if __name__ == "__main__":

@@ -8,14 +8,18 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from stereo_attn import options
 from stereo_attn.benchmarking import markdown_table, write_json_atomic
+from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.benchmark import generator_speed, preview, sgbm_scores
 from stereo_attn.data.io import write_image
 from stereo_attn.data.synthetic import SyntheticConfig
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench_synthetic")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    for key in ("speed.height", "speed.width", "speed.pairs", "speed.rounds", "sgbm.pairs", "preview_pairs"):
+        options.integer(OmegaConf.select(cfg, key), key, minimum=1)
+    options.integer(cfg.sgbm.block_size, "sgbm.block_size", minimum=1)
     config = SyntheticConfig.from_options(OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True))
     seed = cfg.data.synthetic.seed
     speed = generator_speed(
@@ -40,6 +44,11 @@ def main(cfg: DictConfig) -> None:
     if cfg.preview:
         write_image(cfg.preview, preview(config, cfg.preview_pairs, seed))
         print(f"wrote {cfg.preview}")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench_synthetic")
+def main(cfg: DictConfig) -> None:
+    run_reporting_errors(lambda: run(cfg))
 
 
 if __name__ == "__main__":

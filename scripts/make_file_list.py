@@ -9,15 +9,19 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.base import write_file_list
 from stereo_attn.data.sceneflow import scan_sceneflow
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="make_file_list")
 def main(cfg: DictConfig) -> None:
-    entries = scan_sceneflow(cfg.root, cfg.split, cfg.pass_name, list(cfg.subsets))
-    write_file_list(cfg.output, entries, cfg.root)
-    print(f"wrote {len(entries)} pairs to {cfg.output}")
+    def run() -> int:
+        entries = scan_sceneflow(cfg.root, cfg.split, cfg.pass_name, list(cfg.subsets))
+        write_file_list(cfg.output, entries, cfg.root)
+        return len(entries)
+
+    print(f"wrote {run_reporting_errors(run)} pairs to {cfg.output}")
 
 
 if __name__ == "__main__":

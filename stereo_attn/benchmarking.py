@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from . import options
 from .data.io import atomic_write
 
 _STATUS = Path("/proc/self/status")
@@ -120,7 +121,10 @@ def run_sweep(
     write the records to ``cfg.output``. Model presets lose their own ``attention``: each run gets
     one of the configured blocks instead."""
     settings = OmegaConf.to_container(cfg, resolve=True)
-    output = settings.pop("output")
+    output = options.path(settings.pop("output"), "output")
+    if output.is_dir():  # found now rather than after an hour of measuring
+        raise options.OptionError(f"output={output}: is a folder; expected the path of a .json file")
+    options.check_arguments(settings, run_benchmark)
     for model in settings.get("models", {}).values():
         model.pop("attention", None)
     records = run_benchmark(**settings)

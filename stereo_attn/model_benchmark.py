@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from .benchmarking import (
@@ -27,6 +26,7 @@ from .benchmarking import (
     run_isolated,
 )
 from .checkpoint import network_from_checkpoint
+from .model.spec import build_network
 
 
 def _time_attention(model: nn.Module) -> list[float]:
@@ -48,7 +48,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if "checkpoint" in spec:  # a trained network, as inference runs it
         model = network_from_checkpoint(Path(__file__).resolve().parents[1] / spec["checkpoint"])
     else:
-        model = instantiate(spec["model"], _convert_="all").eval()
+        model = build_network(spec["model"], "").eval()
     params = sum(p.numel() for p in model.parameters())
     attention_seconds = _time_attention(model)
     baseline = current_rss_bytes()

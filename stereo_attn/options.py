@@ -7,16 +7,79 @@ raises ``OptionError`` saying what was expected.
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.utils import to_absolute_path
 
+# Longest list any option may hold (feature widths, landmark grids, sizes to benchmark).
+MAX_LIST_LENGTH = 64
+
 
 class OptionError(ValueError):
     """An option's value has the wrong type or is out of range; the message names the option."""
+
+
+def accepts(value: Any, annotation: Any) -> bool:
+    """Whether a plain-container value fits a (simple) annotation: int, float, bool, str, None, Any,
+    and unions, sequences and mappings of these. Integers are never negative; floats are finite."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(accepts(value, argument) for argument in arguments)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if annotation is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (Sequence, list, tuple):
+        item = arguments[0] if arguments else Any
+        return (
+            isinstance(value, list | tuple)
+            and len(value) <= MAX_LIST_LENGTH
+            and all(accepts(v, item) for v in value)
+        )
+    if origin in (Mapping, dict):
+        item = arguments[1] if len(arguments) == 2 else Any
+        return isinstance(value, Mapping) and all(accepts(v, item) for v in value.values())
+    return False
+
+
+NAMES = {int: "an integer >= 0", float: "a finite number", bool: "true or false", str: "a string"}
+
+
+def describe(annotation: Any) -> str:
+    """What an annotation accepts, in words: ``int | None`` is "an integer >= 0 or null"."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(argument) for argument in arguments)
+    if annotation is type(None):
+        return "null"
+    if origin in (Sequence, list, tuple):
+        return f"a list of ({describe(arguments[0])})" if arguments else "a list"
+    if origin in (Mapping, dict):
+        return "a mapping"
+    return NAMES.get(annotation, str(annotation))
+
+
+def check_arguments(settings: Mapping[str, Any], function: Callable, prefix: str = "") -> None:
+    """Every setting that is an argument of ``function`` must fit that argument's annotation."""
+    hints = typing.get_type_hints(function)
+    for name in inspect.signature(function).parameters:
+        if name in settings and name in hints and not accepts(settings[name], hints[name]):
+            raise OptionError(f"{prefix}{name}={settings[name]}: expected {describe(hints[name])}")
 
 
 def _shown(value: Any) -> str:

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 
 from .benchmarking import (
     current_rss_bytes,
@@ -24,6 +23,7 @@ from .benchmarking import (
     reset_peak_rss,
     run_isolated,
 )
+from .model.spec import build_network
 from .training.loss import disparity_loss
 
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -33,7 +33,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Median seconds per training step after warm-up, samples/s, and peak memory (fresh process)."""
     torch.manual_seed(0)
     device = torch.device(spec["device"])
-    model = instantiate(spec["model"], _convert_="all").to(device).train()
+    model = build_network(spec["model"], "").to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=spec["precision"] == "16-mixed")
     batch, (height, width) = spec["batch_size"], spec["crop"]

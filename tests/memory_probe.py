@@ -6,7 +6,6 @@ python tests/memory_probe.py PRESET HEIGHT WIDTH -> one JSON line {"measured": b
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from stereo_attn.benchmarking import current_rss_bytes, peak_rss_bytes, reset_peak_rss
 from stereo_attn.model.memory import inference_bytes
 from stereo_attn.model.spec import build_network
 
@@ -28,10 +28,11 @@ def main(preset: str, height: int, width: int) -> None:
     left, right = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
     with torch.inference_mode():
         network(left[..., :32, :32], right[..., :32, :32])  # one-off allocations (oneDNN, threads)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = current_rss_bytes()
+    reset_peak_rss()  # the high-water mark of imports and set-up is not this pass's
     with torch.inference_mode():
         network(left, right)
-    measured = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    measured = peak_rss_bytes() - before
     print(json.dumps({"measured": measured, "estimated": inference_bytes(network, 1, height, width)}))
 
 

@@ -304,7 +304,7 @@ def train_cases(w: Path) -> list[tuple[list[str], str]]:
         (["optimizer.lr=abc"], "optimizer.lr=abc: expected a finite number > 0"),
         (["seed=-1"], "seed=-1: expected an integer >= 0"),
         (["baseline=abc"], "baseline=abc: expected one of null, sgbm"),
-        (["model.max_disparity=abc"], "model.max_disparity: 'abc' is not allowed; expected int"),
+        (["model.max_disparity=abc"], "model.max_disparity: 'abc' is not allowed; expected an integer"),
         (["+model.attention.foo=1"], "model.attention: unknown option 'foo'"),
         ([f"ckpt_path={w / 'missing.ckpt'}"], "missing.ckpt: checkpoint not found"),
         ([f"ckpt_path={w / 'junk.ckpt'}"], "junk.ckpt: not a readable weights-only checkpoint"),

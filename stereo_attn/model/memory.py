@@ -2,9 +2,10 @@
 
 The peak is set by the 1/4-resolution volumes: the correlation volume (G channels) and, at once, the
 stem's output, the attention block's buffers, an hourglass's decoder output and the scoring head (about
-six C-channel copies). Counted as ``(2 G + 6 C) * 4`` bytes per voxel plus the 2D feature maps, this
-upper-bounds the measured peak resident memory (fp32 on the CPU, max disparity 192; see
-tests/test_memory.py): small 357 B/voxel measured against 448 estimated, base 885 against 1024.
+six C-channel copies). Counted as ``(2 G + 6 C) * 4`` bytes per voxel plus the 2D feature maps and a
+fixed scratch allowance, this upper-bounds the measured peak resident memory (fp32 on the CPU, max
+disparity 192; see tests/test_memory.py): at 544x960, small 357 B/voxel measured against 448
+estimated for the volumes, base 885 against 1024.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ FLOAT_BYTES = 4
 # Live 2D maps per pixel and input channel width at 1/2 resolution: both images' trunk, its padding and
 # activations, the upsampler's weights.
 FEATURE_COPIES = 6
+# Whatever the size: oneDNN's and the threads' scratch, allocator slack (146-183 MB measured at 256x512
+# for small, whose volumes the formula puts at 201 MB).
+FIXED_BYTES = 64 * 2**20
 
 
 def inference_bytes(network: StereoNetwork, batch: int, height: int, width: int) -> int:
@@ -30,7 +34,8 @@ def inference_bytes(network: StereoNetwork, batch: int, height: int, width: int)
     per_voxel = (2 * network.groups + 6 * channels) * FLOAT_BYTES
     half_resolution_pixels = 2 * batch * (padded_h // 2) * (padded_w // 2)  # both images
     first_width = network.features.trunk[0][0].out_channels
-    return voxels * per_voxel + half_resolution_pixels * FEATURE_COPIES * first_width * FLOAT_BYTES
+    features = half_resolution_pixels * FEATURE_COPIES * first_width * FLOAT_BYTES
+    return FIXED_BYTES + voxels * per_voxel + features
 
 
 def _cgroup_headroom() -> int | None:

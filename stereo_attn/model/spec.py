@@ -11,8 +11,6 @@ that asks for a huge network is refused before any memory is allocated.
 from __future__ import annotations
 
 import inspect
-import math
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,13 +18,12 @@ from typing import Any
 import torch
 
 from ..attention import ATTENTION_BLOCKS
+from ..options import accepts, describe
 from .aggregation import PLACES, CostAggregation
 from .features import FeatureExtractor
 from .network import StereoNetwork
 
 NETWORK_TARGET = "stereo_attn.model.StereoNetwork"
-# Longest list any option may hold (feature widths, landmark grids, attention places).
-MAX_LIST_LENGTH = 16
 
 
 class ModelConfigError(ValueError):
@@ -38,38 +35,6 @@ def _arguments(function: Callable, skip: Sequence[str] = ()) -> dict[str, Any]:
     hints = typing.get_type_hints(function)
     names = [name for name in inspect.signature(function).parameters if name != "self"]
     return {name: hints.get(name, Any) for name in names if name not in skip}
-
-
-def _accepts(value: Any, annotation: Any) -> bool:
-    """Whether a plain-container value fits a (simple) annotation: int, float, bool, str, None,
-    unions of these, and sequences of them. Integers are never negative; floats are finite."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts(value, argument) for argument in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-    if annotation is float:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        return number and math.isfinite(value)
-    if annotation is str:
-        return isinstance(value, str)
-    if origin is Sequence or origin is list or origin is tuple:
-        (item,) = typing.get_args(annotation)[:1] or (Any,)
-        return (
-            isinstance(value, list | tuple)
-            and len(value) <= MAX_LIST_LENGTH
-            and all(_accepts(v, item) for v in value)
-        )
-    return False
-
-
-def _describe(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("collections.abc.", "")
-    return text.replace("NoneType", "null").replace("<class '", "").replace("'>", "")
 
 
 def _check_options(
@@ -85,10 +50,10 @@ def _check_options(
             raise ModelConfigError(f"{where}: unknown option {key!r}; allowed: {', '.join(sorted(allowed))}")
         if key in nested:
             checked[key] = nested[key](value, f"{where}.{key}")
-        elif _accepts(value, allowed[key]):
+        elif accepts(value, allowed[key]):
             checked[key] = list(value) if isinstance(value, tuple) else value
         else:
-            expected = _describe(allowed[key])
+            expected = describe(allowed[key])
             raise ModelConfigError(f"{where}.{key}: {value!r} is not allowed; expected {expected}")
     return checked
 
