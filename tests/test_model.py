@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hydra.utils import instantiate
 
 from stereo_attn.model import StereoNetwork
 from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
+from stereo_attn.model.spec import build_network
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TINY = {"features": {"channels": [8, 8, 16], "blocks": 1}, "groups": 4, "aggregation": {"channels": 8}}
@@ -106,3 +108,38 @@ def test_presets_compose_with_any_attention(preset: str, attention: str) -> None
     blocks = [type(m).__name__ for n, m in net.named_modules() if n.endswith("attention_quarter")]
     expected = {"efficient": "EfficientAttention3d", "soft": "SoftAttention3d", "polynl": "PolyNL3d"}
     assert blocks == [expected.get(attention, "Identity")]
+
+
+def freed_nans() -> None:
+    """Leave NaNs in memory the allocator hands out next, so reads of uninitialized memory show."""
+    junk = [torch.full((n,), float("nan")) for n in (10**3, 10**4, 10**5, 10**6)]
+    del junk
+    gc.collect()
+
+
+def test_bf16_training_on_a_depth_2_volume_has_exact_finite_gradients() -> None:
+    # A 32 px range gives the 1/16 stage a depth of 2, where torch's bf16 channels-last Conv3d backward
+    # reads uninitialized memory; layers.Conv3d runs that case in fp32.
+    network = build_network(
+        {
+            "max_disparity": 32,
+            "features": {"channels": [16, 24, 32], "blocks": 1},
+            "groups": 8,
+            "aggregation": {"channels": 16, "hourglasses": 1},
+            "attention": {"name": "efficient"},
+        },
+        "",
+    ).train()
+    left, right = torch.rand(2, 3, 32, 64), torch.rand(2, 3, 32, 64)
+    gradients = []
+    for _ in range(4):
+        freed_nans()
+        network.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output = network(left, right)
+        sum(d.float().mean() for d in output["disparities"]).backward()
+        gradients.append({n: p.grad.clone() for n, p in network.named_parameters() if p.grad is not None})
+    for name, gradient in gradients[0].items():
+        assert torch.isfinite(gradient).all(), name
+        for other in gradients[1:]:
+            assert torch.equal(other[name], gradient), name  # deterministic: no garbage read
