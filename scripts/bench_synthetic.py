@@ -13,15 +13,14 @@ from stereo_attn.benchmarking import markdown_table, write_json_atomic
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.benchmark import generator_speed, preview, sgbm_scores
 from stereo_attn.data.io import write_image
-from stereo_attn.data.synthetic import SyntheticConfig
+from stereo_attn.data.synthetic import synthetic_from_config
 
 
 def run(cfg: DictConfig) -> None:
     for key in ("speed.height", "speed.width", "speed.pairs", "speed.rounds", "sgbm.pairs", "preview_pairs"):
         options.integer(OmegaConf.select(cfg, key), key, minimum=1)
     options.integer(cfg.sgbm.block_size, "sgbm.block_size", minimum=1)
-    config = SyntheticConfig.from_options(OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True))
-    seed = cfg.data.synthetic.seed
+    config, seed = synthetic_from_config(cfg)
     speed = generator_speed(
         config, cfg.speed.height, cfg.speed.width, cfg.speed.pairs, cfg.speed.rounds, seed
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stereo_attn import options
 from stereo_attn.benchmarking import write_json_atomic
@@ -19,9 +19,9 @@ from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.export import export_synthetic, pair_paths
 from stereo_attn.data.sceneflow import SceneFlow
-from stereo_attn.data.synthetic import SyntheticConfig
+from stereo_attn.data.synthetic import synthetic_from_config
 from stereo_attn.evaluation import PROTOCOLS, evaluate, network_predictor, sgbm_predictor, summary_table
-from stereo_attn.inference import Pair, infer
+from stereo_attn.inference import MIN_IMAGE_SIDE, Pair, infer
 from stereo_attn.staging import Staging, reserve_folder, timestamp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,16 +39,16 @@ def run(cfg: DictConfig) -> Path:
         options.number(cfg.focal_length, "focal_length", positive=True),
         options.number(cfg.baseline, "baseline", positive=True),
     )
-    generator = SyntheticConfig.from_options(
-        OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True)
-    )
+    generator, seed = synthetic_from_config(cfg)
+    if infer_pairs and min(generator.height, generator.width) < MIN_IMAGE_SIDE:
+        size, least = f"{generator.width}x{generator.height}", f"at least {MIN_IMAGE_SIDE} px"
+        raise options.OptionError(f"data.synthetic.generator: {size} pairs are too small to infer ({least})")
     network = network_from_checkpoint(checkpoint)  # a bad checkpoint fails before any pair is made
     given = options.path(cfg.output_dir, "output_dir", optional=True)
     folder = given or reserve_folder(Path("outputs", "demo"), timestamp(), "output_dir")
     staging_folder = Staging(folder, ENTRIES, "output_dir", owned=given is None, replace_hint=None)
     with staging_folder as staging:
         print(f"1/3 generating {pairs} synthetic test pairs")
-        seed = options.integer(cfg.data.synthetic.seed, "data.synthetic.seed", minimum=0)
         export_synthetic(staging / "pairs", "test", pairs, seed, generator, FRAMES_PER_SEQUENCE)
 
         print(f"2/3 evaluating {checkpoint.name} and StereoSGBM on them")

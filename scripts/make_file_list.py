@@ -9,6 +9,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.base import write_file_list
 from stereo_attn.data.sceneflow import scan_sceneflow
@@ -18,7 +19,7 @@ from stereo_attn.data.sceneflow import scan_sceneflow
 def main(cfg: DictConfig) -> None:
     def run() -> int:
         entries = scan_sceneflow(cfg.root, cfg.split, cfg.pass_name, list(cfg.subsets))
-        write_file_list(cfg.output, entries, cfg.root)
+        write_file_list(options.path(cfg.output, "output"), entries, cfg.root)
         return len(entries)
 
     print(f"wrote {run_reporting_errors(run)} pairs to {cfg.output}")

@@ -6,25 +6,19 @@ python scripts/make_synthetic.py root=data/synthetic split=test count=200
 from __future__ import annotations
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.export import export_synthetic
-from stereo_attn.data.synthetic import SyntheticConfig
+from stereo_attn.data.synthetic import synthetic_from_config
 
 
 def run(cfg: DictConfig) -> str:
     root = options.path(cfg.root, "root")
-    generator = OmegaConf.to_container(cfg.data.synthetic.generator, resolve=True)
+    generator, seed = synthetic_from_config(cfg)
     count = export_synthetic(
-        root,
-        cfg.split,
-        cfg.count,
-        options.integer(cfg.data.synthetic.seed, "data.synthetic.seed", minimum=0),
-        SyntheticConfig.from_options(generator),
-        cfg.frames_per_sequence,
-        overwrite=cfg.overwrite,
+        root, cfg.split, cfg.count, seed, generator, cfg.frames_per_sequence, overwrite=cfg.overwrite
     )
     return f"wrote {count} {cfg.split} pairs under {root}"
 

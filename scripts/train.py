@@ -45,6 +45,7 @@ def main(cfg: DictConfig) -> None:
         lambda: fit(cfg),
         memory_hint="lower data.batch_size or data.crop, or use trainer.precision=bf16-mixed",
         cleanup=lambda: remove_if_unused(cfg.run_dir),
+        handle_sigterm=False,
     )
     if rank_zero_only.rank == 0:
         print(format_report(result, cfg.run_dir))

@@ -35,6 +35,10 @@ class Calibration:
             raise ValueError(f"focal_length must be a positive number of pixels, got {self.focal_length}")
         if not (np.isfinite(self.baseline) and self.baseline > 0):
             raise ValueError(f"baseline must be a positive number of metres, got {self.baseline}")
+        for name in ("doffs", "cx", "cy"):
+            value = getattr(self, name)
+            if value is not None and not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number of pixels, got {value}")
 
     def depth(self, disparity: np.ndarray) -> np.ndarray:
         """(H, W) disparity in pixels -> float32 depth in metres; inf where disparity <= 0 (no depth)."""
@@ -60,6 +64,15 @@ def read_calibration(path: str | Path) -> Calibration:
         raise FileNotFoundError(f"{path}: no such calibration file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise DataFormatError(f"{path}: cannot read the calibration ({error})") from None
+    try:
+        return _parse_calibration(path, text)
+    except ValueError as error:  # a value out of range: name the file
+        if str(error).startswith(str(path)):
+            raise
+        raise DataFormatError(f"{path}: {error}") from None
+
+
+def _parse_calibration(path: Path, text: str) -> Calibration:
     if any("=" in line for line in text.splitlines()):
         calib = parse_calib(path)
         return Calibration(

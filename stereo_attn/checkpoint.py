@@ -40,19 +40,31 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def network_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The network's parameters and buffers, without the LightningModule's prefix."""
-    state = checkpoint["state_dict"]
-    return {
+def network_weights(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
+    """The network's parameters and buffers, without the LightningModule's prefix: dense real tensors
+    on the CPU with finite values (a NaN weight would make every prediction NaN)."""
+    weights = {
         key[len(PREFIX) :]: value
-        for key, value in state.items()
+        for key, value in checkpoint["state_dict"].items()
         if isinstance(key, str) and key.startswith(PREFIX)
     }
+    for key, value in weights.items():
+        usable = (
+            isinstance(value, torch.Tensor)
+            and value.layout == torch.strided
+            and value.device.type == "cpu"
+            and not value.is_complex()
+        )
+        if not usable:
+            raise CheckpointError(f"{path}: {PREFIX}{key} is not a dense real tensor on the CPU")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{path}: {PREFIX}{key} holds non-finite values (NaN or inf)")
+    return weights
 
 
 def load_network_weights(network: nn.Module, path: str | Path) -> None:
     """Copy a checkpoint's network weights into ``network``; a clear error when architectures differ."""
-    fit_weights(network, network_weights(read_checkpoint(path)), path)
+    fit_weights(network, network_weights(read_checkpoint(path), path), path)
 
 
 def fit_weights(network: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -97,7 +109,7 @@ def network_from_checkpoint(path: str | Path, max_disparity: Any = None) -> nn.M
             raise OptionError(f"max_disparity={max_disparity} exceeds the checkpoint's {trained} ({path})")
         config = {**config, "max_disparity": max_disparity}
     try:
-        network = build_network(config, str(path), network_weights(checkpoint))
+        network = build_network(config, str(path), network_weights(checkpoint, path))
     except ModelConfigError as error:
         raise CheckpointError(str(error)) from None
     return network.eval()

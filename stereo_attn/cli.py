@@ -8,7 +8,9 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
@@ -19,6 +21,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 T = TypeVar("T")
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def one_line(error: BaseException) -> str:
@@ -57,11 +60,22 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_USER_ERROR)
 
 
+def _terminate(signum: int, frame: object) -> NoReturn:
+    # An exception, so that staged outputs are removed on the way out, as on Ctrl-C.
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def run_reporting_errors(
-    job: Callable[[], T], memory_hint: str = "", cleanup: Callable[[], None] | None = None
+    job: Callable[[], T],
+    memory_hint: str = "",
+    cleanup: Callable[[], None] | None = None,
+    handle_sigterm: bool = True,
 ) -> T:
     """Run ``job``; a user error becomes one ``error:`` line on stderr and exit code 1, Ctrl-C exit
-    code 130. ``cleanup`` runs first in both cases (e.g. removing a run folder that holds nothing yet)."""
+    code 130, SIGTERM 143. ``cleanup`` runs first on errors and Ctrl-C (e.g. removing a run folder that
+    holds nothing yet). ``handle_sigterm=False`` leaves SIGTERM to the job (Lightning checkpoints on it)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread and handle_sigterm else None
     try:
         return job()
     except KeyboardInterrupt:
@@ -76,3 +90,6 @@ def run_reporting_errors(
         if cleanup is not None:
             cleanup()
         fail(message)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -37,6 +37,7 @@ GLOB_CHARACTERS = "*?["
 # Smaller inputs are mostly padding: the network's 1/16 stage then has at least 2 x 2 cells.
 MIN_IMAGE_SIDE = 32
 DEFAULT_OUTPUT_PARENT = Path("outputs", "infer")
+MAX_PLY_STRIDE = 2**16
 
 
 class InputError(ValueError):
@@ -300,7 +301,7 @@ def infer(
     (None: a new ``outputs/infer/<time>`` folder); returns a summary. Outputs that already exist are an
     error unless ``overwrite``."""
     batch_size = options.integer(batch_size, "batch_size", minimum=1)
-    ply_stride = options.integer(ply_stride, "ply_stride", minimum=1)
+    ply_stride = options.integer(ply_stride, "ply_stride", minimum=1, maximum=MAX_PLY_STRIDE)
     max_disparity = options.integer(max_disparity, "max_disparity", minimum=4, optional=True)
     options.boolean(overwrite, "overwrite")
     stems = output_stems(pairs)
@@ -313,7 +314,14 @@ def infer(
         output_dir, owned = reserve_folder(DEFAULT_OUTPUT_PARENT, timestamp(), "output_dir"), True
     else:
         output_dir, owned = Path(output_dir), False
-    staging = Staging(output_dir, names, "output_dir", replace=overwrite, owned=owned)
+    inputs = {os.path.realpath(path) for pair in pairs for path in (pair.left, pair.right)}
+    clash = next((name for name in names if os.path.realpath(output_dir / name) in inputs), None)
+    if clash is not None:
+        raise InputError(f"output_dir={output_dir}: its {clash} would replace an input image of this run")
+    # With overwrite, an earlier run's depth and point cloud of a stem go too: never a mix of runs.
+    every = [name for stem in stems for name in output_names(stem, with_depth=True)]
+    stale = [name for name in every if name not in names]
+    staging = Staging(output_dir, names, "output_dir", replace=overwrite, owned=owned, stale=stale)
 
     network.to(torch_device)
     with staging as folder, tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not progress) as bar:

@@ -67,12 +67,19 @@ class Staging:
         replace: bool = False,
         owned: bool = False,
         replace_hint: str | None = "overwrite=true",
+        stale: Sequence[str] = (),
     ) -> None:
         self.root, self.entries, self.option, self.replace = Path(root), list(entries), option, replace
         if self.root.exists() and not self.root.is_dir():
             raise OptionError(f"{option}={self.root}: exists and is not a folder")
         if len(set(self.entries)) != len(self.entries):
             raise OptionError(f"{option}={self.root}: two outputs of this job would share a name")
+        for entry in self.entries:  # e.g. a file named disparity where disparity/TEST must go
+            for parent in (self.root / entry).parents:
+                if parent == self.root or self.root not in parent.parents:
+                    break
+                if os.path.lexists(parent) and not parent.is_dir():
+                    raise OptionError(f"{option}={self.root}: {parent} is in the way, expected a folder")
         taken = [entry for entry in self.entries if os.path.lexists(self.root / entry)]
         if taken and not replace:
             more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
@@ -81,6 +88,8 @@ class Staging:
                 f"{option}={self.root}: already holds {taken[0]}{more} from an earlier run; choose "
                 f"another {option}{replacing}"
             )
+        # Earlier outputs of the same names that this job does not write again (replaced ones only).
+        self.stale = [entry for entry in stale if replace and os.path.lexists(self.root / entry)]
         self.folder: Path | None = None
         self.created: Path | None = self.root if owned else None  # removed again if the job fails
 
@@ -109,13 +118,33 @@ class Staging:
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
             if kind is not None and self.created is not None:
-                shutil.rmtree(self.created, ignore_errors=True)
+                self._remove_created()
+
+    def _remove_created(self) -> None:
+        """Remove the folders this job created, as far as they are empty: another run may have written
+        into them meanwhile."""
+        assert self.created is not None
+        for folder in (self.root, *self.root.parents):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            if folder == self.created:
+                return
 
     def _publish(self) -> None:
         assert self.folder is not None
         missing = [entry for entry in self.entries if not os.path.lexists(self.folder / entry)]
         if missing:
             raise RuntimeError(f"the job did not write {missing[0]} into {self.folder}")
+        for entry in self.entries:
+            if not self.replace and os.path.lexists(self.root / entry):
+                raise OptionError(
+                    f"{self.option}={self.root}: {entry} appeared while this job ran (another run "
+                    "writing there?); nothing of this job was kept"
+                )
+        for entry in self.stale:
+            _remove(self.root / entry)
         for entry in self.entries:
             source, target = self.folder / entry, self.root / entry
             target.parent.mkdir(parents=True, exist_ok=True)

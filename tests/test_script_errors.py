@@ -21,6 +21,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from training_helpers import TINY, tiny_arguments
 
+from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.export import export_synthetic
 from stereo_attn.data.io import write_image
@@ -68,6 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_image(folder / "left.png", np.asarray(sample["left"])[:64, :96])
     write_image(folder / "right.png", np.asarray(sample["right"])[:64, :96])
     write_image(folder / "narrow.png", np.asarray(sample["right"])[:64, :80])
+    write_image(folder / "left_color.png", np.asarray(sample["right"])[:64, :96])
     write_image(folder / "tiny.png", np.zeros((8, 8, 3), np.float32))
     (folder / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (folder / "junk.ckpt").write_bytes(b"PK\x03\x04 not a checkpoint")
@@ -75,7 +77,31 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "a_folder").mkdir()
     (folder / "twice.txt").write_text("left.png right.png\nleft.png right.png\n")
     export_synthetic(folder / "pairs", "test", 2, 0, TINY_WORLD, progress=False)
+    (folder / "in_the_way").mkdir()
+    (folder / "in_the_way" / "disparity").write_text("")
+    (folder / "nan_cx.txt").write_text(
+        "cam0=[700 0 nan; 0 700 30; 0 0 1]\ncam1=[700 0 40; 0 700 30; 0 0 1]\n"
+        "doffs=0\nbaseline=100\nndisp=64\n"
+    )
+    for name, change in HOSTILE_WEIGHTS.items():
+        checkpoint = read_checkpoint(CHECKPOINT)
+        change(checkpoint)
+        torch.save(checkpoint, folder / f"{name}.ckpt")
     return folder
+
+
+def _first_weight(checkpoint: dict, value: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    key = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
+    checkpoint["state_dict"][key] = value(checkpoint["state_dict"][key])
+
+
+HOSTILE_WEIGHTS: dict[str, Callable[[dict], None]] = {
+    "nan_weights": lambda c: _first_weight(c, lambda w: torch.full_like(w, float("nan"))),
+    "meta_weights": lambda c: _first_weight(c, lambda w: torch.empty_like(w, device="meta")),
+    "sparse_weights": lambda c: _first_weight(c, lambda w: w.reshape(w.shape[0], -1).to_sparse()),
+    "complex_weights": lambda c: _first_weight(c, lambda w: w.to(torch.complex64)),
+    "zero_heads": lambda c: c["hyper_parameters"]["model"]["attention"].update(heads=0),
+}
 
 
 def infer_cases(w: Path) -> list[tuple[list[str], str]]:
@@ -114,6 +140,17 @@ def infer_cases(w: Path) -> list[tuple[list[str], str]]:
         ([f"list={w / 'twice.txt'}"], "left.png is given twice"),
         ([f"list={w / 'a_folder'}"], "a_folder: cannot read it"),
         ([f"list={w / 'missing.txt'}"], "list=" + str(w / "missing.txt") + ": no such file"),
+        ([*pair, f"checkpoint={w / 'nan_weights.ckpt'}"], "holds non-finite values (NaN or inf)"),
+        ([*pair, f"checkpoint={w / 'meta_weights.ckpt'}"], "is not a dense real tensor on the CPU"),
+        ([*pair, f"checkpoint={w / 'sparse_weights.ckpt'}"], "is not a dense real tensor on the CPU"),
+        ([*pair, f"checkpoint={w / 'complex_weights.ckpt'}"], "is not a dense real tensor on the CPU"),
+        ([*pair, f"checkpoint={w / 'zero_heads.ckpt'}"], "zero_heads.ckpt: cannot build the network"),
+        ([*pair, f"calib={w / 'nan_cx.txt'}"], "nan_cx.txt: cx must be a finite number of pixels"),
+        (
+            [*pair, "ply_stride=1000000000000000000000000000000"],
+            "ply_stride=1000000000000000000000000000000: expected",
+        ),
+        ([*pair, f"output_dir={w}", "overwrite=true", "left=left.png"], "left"),
     ]
     if NO_CUDA:
         cases.append(([*pair, "device=cuda"], "device=cuda: CUDA is not available"))
@@ -228,6 +265,12 @@ def make_synthetic_cases(w: Path) -> list[tuple[list[str], str]]:
         ),
         ([f"root={w / 'new'}", "data.synthetic.seed=-1"], "data.synthetic.seed=-1: expected an integer >= 0"),
         ([f"root={w / 'new'}", "+data.synthetic.generator.colour=1"], "generator.colour: unknown option"),
+        ([f"root={w / 'in_the_way'}"], "disparity is in the way, expected a folder"),
+        ([f"root={w / 'new'}", "data.synthetic=null"], "data.synthetic=None: expected {seed: N"),
+        (
+            [f"root={w / 'new'}", "data.synthetic.generator=5"],
+            "data.synthetic.generator=5: expected a mapping",
+        ),
     ]
 
 
@@ -262,6 +305,7 @@ def demo_cases(w: Path) -> list[tuple[list[str], str]]:
         (["checkpoint=missing.ckpt"], "missing.ckpt: checkpoint not found"),
         (["baseline=0"], "baseline=0: expected a finite number > 0"),
         ([f"output_dir={w / 'text.txt'}"], "text.txt: exists and is not a folder"),
+        (["data.synthetic.generator.height=8"], "8 pairs are too small to infer (at least 32 px)"),
     ]
 
 
@@ -317,6 +361,15 @@ def train_cases(w: Path) -> list[tuple[list[str], str]]:
         # The tiny config's network is the shipped one but for its range: make it another architecture.
         ([f"init_from={CHECKPOINT}", "model.aggregation.channels=8"], "weights do not fit this network's"),
         (["data=kitti2015"], "data.root is missing: give data.root=..."),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs=abc: expected an integer >= -1"),
+        (["trainer.log_every_n_steps=abc"], "trainer.log_every_n_steps=abc: expected an integer >= 1"),
+        (
+            ["+trainer.accumulate_grad_batches=0"],
+            "trainer.accumulate_grad_batches=0: expected an integer >= 1",
+        ),
+        (["model.attention.heads=0"], "cannot build the network from its model config"),
+        ([f"init_from={w / 'nan_weights.ckpt'}"], "holds non-finite values"),
+        ([f"ckpt_path={w / 'nan_weights.ckpt'}"], "holds non-finite values"),
     ]
     if NO_CUDA:
         cases.append((["trainer.accelerator=gpu"], "trainer: No supported gpu backend found!"))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from stereo_attn.cli import run_reporting_errors
 from stereo_attn.options import OptionError
 from stereo_attn.staging import STAGING_PREFIX, Staging, reserve_folder
 
@@ -82,3 +86,48 @@ def test_reserved_folders_never_collide(tmp_path: Path) -> None:
     (tmp_path / "flat").write_text("")
     with pytest.raises(OptionError, match=r"output_dir=.*flat: cannot create a folder there"):
         reserve_folder(tmp_path / "flat", "x", "output_dir")
+
+
+def test_a_failed_job_keeps_what_another_run_wrote_into_its_new_folder(tmp_path: Path) -> None:
+    root = tmp_path / "shared"
+    with pytest.raises(RuntimeError), Staging(root, ["a.txt"], "output_dir") as folder:
+        (folder / "a.txt").write_text("mine")
+        (root / "b.txt").write_text("another run's")  # a second run published here meanwhile
+        raise RuntimeError
+    assert tree(root) == {"b.txt": "another run's"}
+
+
+def test_an_entry_that_appears_while_the_job_runs_is_not_replaced(tmp_path: Path) -> None:
+    appeared = pytest.raises(OptionError, match=r"a\.txt appeared while this job ran")
+    with appeared, Staging(tmp_path, ["a.txt"], "output_dir") as folder:
+        (folder / "a.txt").write_text("mine")
+        (tmp_path / "a.txt").write_text("theirs")
+    assert tree(tmp_path) == {"a.txt": "theirs"}
+
+
+def test_replacing_removes_stale_outputs_of_the_earlier_run(tmp_path: Path) -> None:
+    for name in ("x.pfm", "x_depth.pfm", "y.pfm"):
+        (tmp_path / name).write_text("old")
+    with Staging(tmp_path, ["x.pfm"], "output_dir", replace=True, stale=["x_depth.pfm"]) as folder:
+        (folder / "x.pfm").write_text("new")
+    assert tree(tmp_path) == {"x.pfm": "new", "y.pfm": "old"}
+
+
+def test_a_file_in_the_way_of_an_entry_is_refused_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "disparity").write_text("")
+    with pytest.raises(OptionError, match=r"disparity is in the way, expected a folder"):
+        Staging(tmp_path, ["frames_finalpass/TEST", "disparity/TEST"], "root")
+
+
+def test_sigterm_removes_staged_outputs_and_exits_143(tmp_path: Path) -> None:
+    def job() -> None:
+        with Staging(tmp_path / "out", ["a.txt"], "output_dir") as folder:
+            (folder / "a.txt").write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        run_reporting_errors(job)
+    assert stopped.value.code == 143 and not (tmp_path / "out").exists()
+    assert signal.getsignal(signal.SIGTERM) == previous

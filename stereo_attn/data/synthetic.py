@@ -16,6 +16,7 @@ occlusions are correct in both views and the left-view disparity is exact.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -68,6 +69,8 @@ class SyntheticConfig:
         """From a config mapping (``data.synthetic.generator``); unknown keys are a one-line error."""
         if isinstance(options, cls):
             return options
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"data.synthetic.generator={options}: expected a mapping of generator options")
         options = dict(options or {})
         unknown = sorted(set(options) - {field.name for field in fields(cls)})
         if unknown:
@@ -76,6 +79,20 @@ class SyntheticConfig:
                 f"data.synthetic.generator.{unknown[0]}: unknown option; expected one of {allowed}"
             )
         return cls(**options)
+
+
+def synthetic_from_config(cfg: Any) -> tuple[SyntheticConfig, int]:
+    """The generator and seed a composed script config asks for (``data.synthetic``), checked."""
+    synthetic = cfg.data.get("synthetic") if cfg.get("data") is not None else None
+    if synthetic is None or not hasattr(synthetic, "get"):
+        raise ValueError(f"data.synthetic={synthetic}: expected {{seed: N, generator: {{...}}}}")
+    seed = synthetic.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"data.synthetic.seed={seed}: expected an integer >= 0")
+    generator = synthetic.get("generator")
+    if generator is not None and hasattr(generator, "items"):
+        generator = {key: value for key, value in generator.items()}
+    return SyntheticConfig.from_options(generator), seed
 
 
 @dataclass

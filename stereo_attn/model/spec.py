@@ -128,7 +128,7 @@ def check_network_config(config: Any, source: str) -> dict[str, Any]:
 def _construct(options: Mapping[str, Any], source: str) -> StereoNetwork:
     try:
         return StereoNetwork(**options)
-    except (ValueError, TypeError, RuntimeError) as error:  # e.g. heads that do not divide the channels
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as error:  # e.g. heads=0
         reason = " ".join(str(error).split()) or type(error).__name__
         raise ModelConfigError(
             f"{source}: cannot build the network from its model config ({reason})"

@@ -36,7 +36,8 @@ def build_module(cfg: DictConfig) -> StereoModule:
     if cfg.init_from:  # fine-tuning: weights only; optimizer, schedule and step start afresh
         load_network_weights(module.network, cfg.init_from)
     if cfg.ckpt_path:  # one line naming the tensor, rather than Lightning's strict-loading report
-        fit_weights(module.network, network_weights(read_checkpoint(cfg.ckpt_path)), cfg.ckpt_path)
+        weights = network_weights(read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+        fit_weights(module.network, weights, cfg.ckpt_path)
     return module
 
 
