@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model.spec import ModelConfigError, build_network
+from .model.spec import ModelConfigError, build_network, weight_mismatch
 from .options import OptionError
 
 PREFIX = "network."
@@ -68,28 +68,11 @@ def load_network_weights(network: nn.Module, path: str | Path) -> None:
 
 
 def fit_weights(network: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:
-    own = network.state_dict()
-    mismatched = [key for key, value in weights.items() if key in own and own[key].shape != value.shape]
-    if mismatched:
-        key = mismatched[0]
-        raise CheckpointError(
-            f"{path}: weights do not fit this network's architecture: {len(mismatched)} of another shape "
-            f"(e.g. {key}: {tuple(weights[key].shape)} there, {tuple(own[key].shape)} here)"
-        )
-    result = network.load_state_dict(weights, strict=False)
-    mismatched = [
-        key
-        for key, value in weights.items()
-        if key in network.state_dict() and network.state_dict()[key].shape != value.shape
-    ]
-    if result.missing_keys or result.unexpected_keys or mismatched:
-        problems = {
-            "missing": result.missing_keys,
-            "unexpected": result.unexpected_keys,
-            "other shape": mismatched,
-        }
-        detail = "; ".join(f"{n} {len(k)} (e.g. {k[0]})" for n, k in problems.items() if k)
-        raise CheckpointError(f"{path}: weights do not fit this network's architecture: {detail}")
+    """Load ``weights`` into ``network``; one line naming the first tensors that do not fit."""
+    mismatch = weight_mismatch(network, weights)
+    if mismatch:
+        raise CheckpointError(f"{path}: weights do not fit this network's architecture: {mismatch}")
+    network.load_state_dict(weights)
 
 
 def network_from_checkpoint(path: str | Path, max_disparity: Any = None) -> nn.Module:

@@ -135,17 +135,19 @@ def _construct(options: Mapping[str, Any], source: str) -> StereoNetwork:
         ) from None
 
 
-def _check_shapes(network: StereoNetwork, weights: Mapping[str, torch.Tensor], source: str) -> None:
+def weight_mismatch(network: torch.nn.Module, weights: Mapping[str, torch.Tensor]) -> str | None:
+    """How ``weights`` differ from ``network``'s state (missing, unexpected, other shape), or None."""
     own = {key: tuple(value.shape) for key, value in network.state_dict().items()}
     given = {key: tuple(value.shape) for key, value in weights.items()}
+    other = sorted(k for k in own.keys() & given.keys() if own[k] != given[k])
     problems = {
         "missing": sorted(own.keys() - given.keys()),
         "unexpected": sorted(given.keys() - own.keys()),
-        "other shape": sorted(k for k in own.keys() & given.keys() if own[k] != given[k]),
+        "other shape": [f"{k}: {given[k]} there, {own[k]} here" for k in other],
     }
-    if any(problems.values()):
-        detail = "; ".join(f"{kind} {len(keys)} (e.g. {keys[0]})" for kind, keys in problems.items() if keys)
-        raise ModelConfigError(f"{source}: weights do not fit its model config's architecture: {detail}")
+    if not any(problems.values()):
+        return None
+    return "; ".join(f"{kind} {len(keys)} (e.g. {keys[0]})" for kind, keys in problems.items() if keys)
 
 
 def build_network(
@@ -160,7 +162,9 @@ def build_network(
         raise ModelConfigError(f"{source}: its state_dict holds values that are not tensors")
     with torch.device("meta"):
         skeleton = _construct(options, source)
-    _check_shapes(skeleton, weights, source)
+    mismatch = weight_mismatch(skeleton, weights)
+    if mismatch:
+        raise ModelConfigError(f"{source}: weights do not fit its model config's architecture: {mismatch}")
     network = _construct(options, source)
     network.load_state_dict(weights)
     return network
