@@ -8,8 +8,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from stereo_attn.attention_benchmark import run_benchmark, summarize
-from stereo_attn.benchmarking import run_sweep
+from stereo_attn.bench.attention import run_benchmark, summarize
+from stereo_attn.bench.sweep import run_sweep
 from stereo_attn.cli import run_reporting_errors
 
 

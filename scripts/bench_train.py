@@ -10,9 +10,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from stereo_attn.benchmarking import run_sweep
+from stereo_attn.bench.sweep import run_sweep
+from stereo_attn.bench.training import run_benchmark, summarize
 from stereo_attn.cli import run_reporting_errors
-from stereo_attn.training_benchmark import run_benchmark, summarize
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_train")

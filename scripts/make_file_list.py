@@ -11,8 +11,8 @@ from omegaconf import DictConfig
 
 from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
-from stereo_attn.data.base import write_file_list
-from stereo_attn.data.sceneflow import scan_sceneflow
+from stereo_attn.data.readers.base import write_file_list
+from stereo_attn.data.readers.sceneflow import scan_sceneflow
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="make_file_list")

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model.spec import ModelConfigError, build_network, weight_mismatch
-from .options import OptionError
+from stereo_attn.model.spec import ModelConfigError, build_network, weight_mismatch
+from stereo_attn.options import OptionError
 
 PREFIX = "network."
 

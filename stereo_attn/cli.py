@@ -1,4 +1,5 @@
-"""The scripts' one error wrapper: a user's mistake is one ``error:`` line and exit code 1.
+"""What every script shares: the ``${project_root:}`` resolver its config uses, and the error wrapper
+that turns a user's mistake into one ``error:`` line and exit code 1.
 
 User errors are the project's own (every one is a ``ValueError`` subclass with a one-line message
 naming the file or option), files the system cannot read or write (``OSError``), configs OmegaConf
@@ -8,20 +9,38 @@ Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 T = TypeVar("T")
 EXIT_USER_ERROR = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+
+
+def project_root() -> str:
+    """The folder holding the ``conf/`` that Hydra composed the running script's config from: the
+    repository. Configs composed in Python (``hydra.compose``) have no such record; they get the
+    current folder, which for them is the repository (or set ``paths.root=``)."""
+    if HydraConfig.initialized():
+        for source in HydraConfig.get().runtime.config_sources:
+            if source.provider == "main" and source.schema == "file":
+                return str(Path(source.path).resolve().parent)
+    return os.getcwd()
+
+
+OmegaConf.register_new_resolver("project_root", project_root, replace=True)
 
 
 def one_line(error: BaseException) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from .options import OptionError
+from stereo_attn.options import OptionError
 
 STAGING_PREFIX = ".stereo_attn-partial-"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from stereo_attn.attention_benchmark import summarize
-from stereo_attn.benchmarking import loglog_slope, run_isolated
+from stereo_attn.bench.attention import summarize
+from stereo_attn.bench.measure import loglog_slope, run_isolated
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
 
 
 def test_benchmark_script_writes_the_json_contract(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
 
 
 def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import random_block
 from torch.utils import _pytree as pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -13,8 +12,11 @@ from stereo_attn.attention import (
     AttentionMapTooLarge,
     attention_map_bytes,
     build_attention,
+    reference,
 )
 from stereo_attn.attention.common import ChannelNorm
+
+from helpers.blocks import random_block
 
 BLOCKS = sorted(ATTENTION_BLOCKS)
 LINEAR = ["efficient", "soft", "polynl"]
@@ -188,9 +190,7 @@ def test_dot_product_equals_explicit_softmax_attention() -> None:
     q, k, v = (
         layer(normed).unflatten(1, (2, 4)) for layer in (block.to_queries, block.to_keys, block.to_values)
     )
-    weights = torch.softmax(q.mT @ k / 2.0, dim=-1)  # (B, heads, N, N), scaled by sqrt(d_k = 4)
-    mixed = (weights @ v.mT).mT.flatten(1, 2)
-    expected = x + torch.matmul(block.out.weight, mixed).view_as(x)
+    expected = reference.residual(x, block.out.weight, reference.softmax_attention(q, k, v).flatten(1, 2))
     torch.testing.assert_close(block(x), expected)
 
 
@@ -210,8 +210,7 @@ def test_polynl_equals_its_direct_formula() -> None:
     x = torch.randn(2, 6, 3, 4, 5, dtype=torch.float64)
     block = random_block("polynl", 6, chunk_voxels=13)
     normed = block.norm(x.flatten(2))
-    gate = ((block.w2 @ normed) * normed).mean(dim=-1, keepdim=True)
-    expected = x + (block.w3.weight @ ((block.w1 @ normed) * gate)).view_as(x)
+    expected = reference.residual(x, block.w3.weight, reference.polynl(normed, block.w1, block.w2))
     torch.testing.assert_close(block(x), expected)
 
 

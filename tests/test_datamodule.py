@@ -11,12 +11,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from test_readers import KITTI, make_eth3d, make_kitti, make_middlebury, make_sceneflow
+from test_readers import KITTI, make_kitti, make_sceneflow
 
-from stereo_attn.data.base import DatasetLayoutError
 from stereo_attn.data.datamodule import StereoDataModule, build_dataset, build_mixture
+from stereo_attn.data.readers.base import DatasetLayoutError
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from helpers.datasets import fixture_root
+from helpers.project import CONF, DATA_CONFIGS
+
 SMALL_SYNTHETIC = [
     "data.synthetic.generator.height=48",
     "data.synthetic.generator.width=96",
@@ -31,23 +33,7 @@ def data_config(name: str, *overrides: str) -> DictConfig:
         return compose("make_synthetic", overrides=[f"data={name}", "root=unused", *overrides]).data
 
 
-def fixture_root(name: str, root: Path) -> Path:
-    """A tiny tree in the layout the config ``name`` reads."""
-    if name == "sceneflow":
-        make_sceneflow(root, "merged")
-    elif name in ("kitti2015", "kitti2012"):
-        make_kitti(root, dict((n, f) for _, n, f in KITTI)[name])
-    elif name == "kitti_mix":
-        for year in ("kitti2015", "kitti2012"):
-            make_kitti(root / year, dict((n, f) for _, n, f in KITTI)[year])
-    elif name == "middlebury":
-        make_middlebury(root)
-    elif name == "eth3d":
-        make_eth3d(root)
-    return root
-
-
-@pytest.mark.parametrize("name", sorted(path.stem for path in (CONF / "data").glob("*.yaml")))
+@pytest.mark.parametrize("name", DATA_CONFIGS)
 def test_every_data_config_loads_training_and_validation_batches(name: str, tmp_path: Path) -> None:
     overrides = ["data.num_workers=0", "data.batch_size=2", "data.crop=[6,10]"]
     if name == "synthetic":

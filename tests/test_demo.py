@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
 
 
 def test_demo_generates_evaluates_and_infers(tmp_path: Path) -> None:

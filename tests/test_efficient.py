@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import random_block
 
-from stereo_attn.attention import EfficientAttention3d
+from stereo_attn.attention import EfficientAttention3d, reference
+
+from helpers.blocks import random_block
 
 
 def explicit_qkv(block: EfficientAttention3d, x: torch.Tensor):
@@ -19,17 +20,14 @@ def explicit_qkv(block: EfficientAttention3d, x: torch.Tensor):
 
 def finish(block: EfficientAttention3d, x: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
     """x + W_o mixed, with mixed given as (B, heads, d_v, N)."""
-    return x + torch.matmul(block.out.weight, mixed.flatten(1, 2)).view_as(x)
+    return reference.residual(x, block.out.weight, mixed.flatten(1, 2))
 
 
 @pytest.mark.parametrize("heads", [1, 2])
 def test_scaling_normalization_equals_dot_product_attention_with_scaling(heads: int) -> None:
     x = torch.randn(2, 8, 3, 5, 7, dtype=torch.float64)
     block = random_block("efficient", 8, heads=heads, normalization="scaling", chunk_voxels=16)
-    q, k, v = explicit_qkv(block, x)
-    n = q.shape[-1]
-    attention_map = q.mT @ k / n  # (B, heads, N, N): scaling normalization of dot-product attention
-    expected = finish(block, x, (attention_map @ v.mT).mT)
+    expected = finish(block, x, reference.scaling_attention(*explicit_qkv(block, x)))
     torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
 
 
@@ -50,9 +48,7 @@ def test_softmax_normalization_equals_explicit_formula(
     )
     with torch.no_grad():
         block.to_keys_values.weight.mul_(20)
-    q, k, v = explicit_qkv(block, x)
-    context = k.softmax(dim=-1) @ v.mT  # rho_k: softmax over positions
-    expected = finish(block, x, context.mT @ q.softmax(dim=2))  # rho_q: softmax over channels
+    expected = finish(block, x, reference.efficient_softmax_attention(*explicit_qkv(block, x)))
     torch.testing.assert_close(block(x), expected, rtol=1e-10, atol=1e-10)
 
 
@@ -80,5 +76,5 @@ def test_bf16_autocast_rounds_only_the_projections() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         q, k, v = (t.float() for t in explicit_qkv(block, x))
         actual = block(x)
-    expected = finish(block, x, (k.softmax(dim=-1) @ v.mT).mT @ q.softmax(dim=2))
+    expected = finish(block, x, reference.efficient_softmax_attention(q, k, v))
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_attn.calibration import Calibration, calibration_from_options, read_calibration
 from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint, read_checkpoint
 from stereo_attn.data.io import (
     DataFormatError,
@@ -20,8 +19,10 @@ from stereo_attn.data.io import (
     read_pfm,
     write_image,
 )
-from stereo_attn.data.synthetic import SyntheticStereo
-from stereo_attn.inference import InputError, Pair, find_pairs, infer, output_stems
+from stereo_attn.data.synthetic.scenes import SyntheticStereo
+from stereo_attn.inference.calibration import Calibration, calibration_from_options, read_calibration
+from stereo_attn.inference.pairs import InputError, Pair, find_pairs, output_stems
+from stereo_attn.inference.run import infer
 from stereo_attn.options import OptionError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,20 +11,23 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_attn import inference
 from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.io import write_image
-from stereo_attn.inference import MemoryBudgetError, Pair, check_memory, infer
+from stereo_attn.inference import predict as inference_predict
+from stereo_attn.inference.pairs import Pair
+from stereo_attn.inference.predict import MemoryBudgetError, check_memory
+from stereo_attn.inference.run import infer
 from stereo_attn.model.memory import FIXED_BYTES, available_bytes, inference_bytes, largest_fitting
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
+
 CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
 
 
 @pytest.mark.parametrize("preset", ["small", pytest.param("base", marks=pytest.mark.slow)])
 def test_estimate_bounds_the_measured_peak_without_wasting_much(preset: str) -> None:
     done = subprocess.run(
-        [sys.executable, "tests/memory_probe.py", preset, "256", "512"],
+        [sys.executable, "tests/helpers/memory_probe.py", preset, "256", "512"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -65,7 +68,7 @@ def test_a_pair_too_large_for_the_memory_is_refused_before_writing(tmp_path: Pat
     image = np.random.default_rng(0).random((544, 960, 3)).astype(np.float32)
     for name in ("l.png", "r.png"):
         write_image(tmp_path / name, image)
-    monkeypatch.setattr(inference, "available_bytes", lambda device: 256 * 2**20)
+    monkeypatch.setattr(inference_predict, "available_bytes", lambda device: 256 * 2**20)
     network = network_from_checkpoint(CHECKPOINT)
     with pytest.raises(
         MemoryBudgetError,
@@ -73,11 +76,11 @@ def test_a_pair_too_large_for_the_memory_is_refused_before_writing(tmp_path: Pat
     ):
         check_memory(network, [(544, 960)], 1, torch.device("cpu"))
     # Batches count: two pairs of one size in one batch need twice the memory.
-    monkeypatch.setattr(inference, "available_bytes", lambda device: 600 * 2**20)
+    monkeypatch.setattr(inference_predict, "available_bytes", lambda device: 600 * 2**20)
     check_memory(network, [(544, 960)] * 2, 1, torch.device("cpu"))
     with pytest.raises(MemoryBudgetError, match=r"batch 2\).* use batch_size=1"):
         check_memory(network, [(544, 960)] * 2, 2, torch.device("cpu"))
-    monkeypatch.setattr(inference, "available_bytes", lambda device: 256 * 2**20)
+    monkeypatch.setattr(inference_predict, "available_bytes", lambda device: 256 * 2**20)
     out = tmp_path / "out"
     with pytest.raises(MemoryBudgetError):
         infer([Pair(tmp_path / "l.png", tmp_path / "r.png")], out, CHECKPOINT, progress=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +13,8 @@ from stereo_attn.model import StereoNetwork
 from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
 from stereo_attn.model.spec import build_network
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from helpers.project import CONF
+
 TINY = {"features": {"channels": [8, 8, 16], "blocks": 1}, "groups": 4, "aggregation": {"channels": 8}}
 
 

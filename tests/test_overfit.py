@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from stereo_attn.data.sample import to_tensors
-from stereo_attn.data.synthetic import SyntheticConfig, SyntheticStereo
+from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo
 from stereo_attn.model import StereoNetwork
 
 MAX_DISPARITY = 48

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
 
 
 def quick_start_commands() -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import zlib
 from pathlib import Path
 
 import cv2
@@ -13,114 +12,35 @@ import numpy as np
 import pytest
 import torch
 
-from stereo_attn.data.base import (
+from stereo_attn.data.io import DataFormatError, write_pfm
+from stereo_attn.data.readers.base import (
     DatasetLayoutError,
     StereoDataset,
     read_checked,
     read_file_list,
     write_file_list,
 )
-from stereo_attn.data.eth3d import ETH3D
-from stereo_attn.data.io import DataFormatError, write_image, write_kitti_disparity, write_pfm
-from stereo_attn.data.kitti import Kitti2012, Kitti2015
-from stereo_attn.data.middlebury import Middlebury2014, parse_calib
+from stereo_attn.data.readers.eth3d import ETH3D
+from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
+from stereo_attn.data.readers.middlebury import Middlebury2014
+from stereo_attn.data.readers.sceneflow import SceneFlow, scan_sceneflow
 from stereo_attn.data.sample import to_tensors
-from stereo_attn.data.sceneflow import SceneFlow, scan_sceneflow
+from stereo_attn.inference.calibration import parse_calib
 
-H, W = 8, 12
-
-
-# ----------------------------------------------------------------------------------------- fixture writers
-
-
-def _rng(*key: object) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
-def put_image(path: Path, *key: object, size: tuple[int, int] = (H, W)) -> np.ndarray:
-    """Write a random RGB image whose values survive 8-bit storage; return it as read back."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = _rng("image", *key).integers(0, 256, (*size, 3)).astype(np.float32) / 255
-    write_image(path, rgb)
-    return rgb
-
-
-def put_pfm(path: Path, *key: object) -> np.ndarray:
-    """Random positive disparity with a few inf/nan pixels (invalid), as Middlebury/ETH3D mark them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    disparity = _rng("pfm", *key).uniform(0.5, 60.0, (H, W)).astype(np.float32)
-    disparity[0, :3] = np.inf
-    disparity[5, 7] = np.nan
-    write_pfm(path, disparity)
-    return disparity
-
-
-def put_mask(path: Path, *key: object) -> np.ndarray:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mask = _rng("mask", *key).choice(np.array([0, 128, 255], np.uint8), (H, W))
-    assert cv2.imwrite(str(path), mask)
-    return mask
-
-
-def put_kitti(path: Path, *key: object) -> tuple[np.ndarray, np.ndarray]:
-    """KITTI 16-bit disparity: multiples of 1/256 (stored exactly), about a third of pixels without gt."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = _rng("kitti", *key)
-    disparity = rng.integers(1, 200 * 256, (H, W)).astype(np.float32) / 256
-    valid = rng.random((H, W)) > 0.3
-    write_kitti_disparity(path, disparity, valid)
-    return np.where(valid, disparity, 0).astype(np.float32), valid
-
-
-def expected_valid(disparity: np.ndarray) -> np.ndarray:
-    return np.isfinite(disparity)
-
-
-# Scene Flow: (subset, split, path of the frame relative to frames_<pass>/ without "left/NNNN.png") in
-# the order the reader must return them.
-SF_FRAMES = [
-    ("FlyingThings3D", "TRAIN", "TRAIN/A/0000", "0006"),
-    ("FlyingThings3D", "TRAIN", "TRAIN/A/0000", "0007"),
-    ("FlyingThings3D", "TRAIN", "TRAIN/B/0001", "0010"),
-    ("FlyingThings3D", "TEST", "TEST/A/0000", "0006"),
-    ("FlyingThings3D", "TEST", "TEST/C/0002", "0008"),
-    ("Monkaa", "TRAIN", "a_rain_of_stones_x2", "0000"),
-    ("Monkaa", "TRAIN", "eating_x2", "0000"),
-    ("Monkaa", "TRAIN", "eating_x2", "0001"),
-    ("Driving", "TRAIN", "15mm_focallength/scene_forwards/fast", "0001"),
-    ("Driving", "TRAIN", "35mm_focallength/scene_backwards/slow", "0001"),
-]
-
-
-def make_sceneflow(root: Path, layout: str) -> dict[str, tuple]:
-    """Both passes of all three subsets; {left path: (left, right, disparity, subset, split, pass)}."""
-    written = {}
-    # Written in reverse so that creation order differs from the sorted order.
-    for subset, split, sequence, frame in reversed(SF_FRAMES):
-        base = root / subset if layout == "per-subset" else root
-        disparity = put_pfm(base / "disparity" / sequence / "left" / f"{frame}.pfm", subset, sequence, frame)
-        for pass_name in ("finalpass", "cleanpass"):
-            frames = base / f"frames_{pass_name}" / sequence
-            left = put_image(frames / "left" / f"{frame}.png", pass_name, sequence, frame, "L")
-            right = put_image(frames / "right" / f"{frame}.png", pass_name, sequence, frame, "R")
-            key = str(frames / "left" / f"{frame}.png")
-            written[key] = (left, right, disparity, subset, split, pass_name)
-    return written
-
-
-def sf_expected(root: Path, layout: str, split: str, pass_name: str, subsets=None) -> list[str]:
-    return [
-        str(
-            (root / subset if layout == "per-subset" else root)
-            / f"frames_{pass_name}"
-            / seq
-            / "left"
-            / f"{f}.png"
-        )
-        for subset, s, seq, f in SF_FRAMES
-        if s == split and (subsets is None or subset in subsets)
-    ]
-
+from helpers.datasets import (
+    CALIB,
+    KITTI,
+    H,
+    W,
+    expected_valid,
+    make_eth3d,
+    make_kitti,
+    make_middlebury,
+    make_sceneflow,
+    put_image,
+    put_pfm,
+    sf_expected,
+)
 
 # ------------------------------------------------------------------------------------------- Scene Flow
 
@@ -265,30 +185,6 @@ def test_write_file_list_refuses_paths_outside_root(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ KITTI
 
-KITTI = [
-    (Kitti2015, "kitti2015", ("image_2", "image_3", "disp_occ_0", "disp_noc_0")),
-    (Kitti2012, "kitti2012", ("colored_0", "colored_1", "disp_occ", "disp_noc")),
-]
-
-
-def make_kitti(root: Path, folders: tuple[str, ...]) -> dict[str, tuple]:
-    left_f, right_f, occ_f, noc_f = folders
-    written = {}
-    for frame in ("000002", "000000", "000001"):
-        name = f"{frame}_10.png"
-        left = put_image(root / "training" / left_f / name, frame, "L")
-        right = put_image(root / "training" / right_f / name, frame, "R")
-        occ, valid = put_kitti(root / "training" / occ_f / name, frame, "occ")
-        _, noc_valid = put_kitti(root / "training" / noc_f / name, frame, "noc")
-        written[frame] = (left, right, occ, valid, noc_valid)
-        # _11 frames (scene flow's second frame) are no stereo pairs with ground truth.
-        put_image(root / "training" / left_f / f"{frame}_11.png", frame, "L11")
-        put_image(root / "training" / right_f / f"{frame}_11.png", frame, "R11")
-    for frame in ("000001", "000000"):
-        put_image(root / "testing" / left_f / f"{frame}_10.png", frame, "TL")
-        put_image(root / "testing" / right_f / f"{frame}_10.png", frame, "TR")
-    return written
-
 
 @pytest.mark.parametrize(("cls", "name", "folders"), KITTI)
 def test_kitti_training(tmp_path: Path, cls, name: str, folders) -> None:
@@ -346,37 +242,6 @@ def test_kitti_batches_through_a_dataloader(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- Middlebury
-
-CALIB = """cam0=[3997.684 0 1176.728; 0 3997.684 1011.728; 0 0 1]
-cam1=[3997.684 0 1307.839; 0 3997.684 1011.728; 0 0 1]
-doffs=131.111
-baseline=193.001
-width=2964
-height=1988
-ndisp=280
-isint=0
-vmin=31
-vmax=257
-dyavg=0.918
-dymax=1.516
-"""
-
-
-def make_middlebury(root: Path) -> dict[str, tuple]:
-    written = {}
-    for scene in ("Motorcycle", "Adirondack", "Australia"):
-        left = put_image(root / scene / "im0.png", scene, "L")
-        right = put_image(root / scene / "im1.png", scene, "R")
-        (root / scene / "calib.txt").write_text(CALIB.replace("280", {"Motorcycle": "270"}.get(scene, "280")))
-        written[scene] = (left, right)
-    written["Adirondack"] += (
-        put_pfm(root / "Adirondack" / "disp0GT.pfm", "A"),
-        put_mask(root / "Adirondack" / "mask0nocc.png", "A"),
-    )
-    # The full 2014 data set's naming: disp0.pfm, no mask; Australia is a test scene without ground truth.
-    written["Motorcycle"] += (put_pfm(root / "Motorcycle" / "disp0.pfm", "M"), None)
-    (root / "not_a_scene").mkdir()
-    return written
 
 
 def test_middlebury_scenes_ground_truth_and_masks(tmp_path: Path) -> None:
@@ -459,22 +324,6 @@ def test_middlebury_malformed_calib_names_the_file(tmp_path: Path, text: str, pr
 
 
 # ------------------------------------------------------------------------------------------------ ETH3D
-
-
-def make_eth3d(root: Path) -> dict[str, tuple]:
-    written = {}
-    for scene in ("electro_1l", "delivery_area_1l"):
-        left = put_image(root / "two_view_training" / scene / "im0.png", scene, "L")
-        right = put_image(root / "two_view_training" / scene / "im1.png", scene, "R")
-        disparity = put_pfm(root / "two_view_training_gt" / scene / "disp0GT.pfm", scene)
-        mask = put_mask(root / "two_view_training_gt" / scene / "mask0nocc.png", scene)
-        written[scene] = (left, right, disparity, mask)
-    for scene in ("lakeside_1l", "facade_1s"):
-        written[scene] = (
-            put_image(root / "two_view_test" / scene / "im0.png", scene, "TL"),
-            put_image(root / "two_view_test" / scene / "im1.png", scene, "TR"),
-        )
-    return written
 
 
 def test_eth3d_training(tmp_path: Path) -> None:
@@ -633,7 +482,7 @@ def test_read_checked_puts_the_path_into_generic_errors() -> None:
 def test_sceneflow_warns_about_absent_subsets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     make_sceneflow(tmp_path, "per-subset")
     shutil.rmtree(tmp_path / "Driving")
-    with caplog.at_level("WARNING", logger="stereo_attn.data.sceneflow"):
+    with caplog.at_level("WARNING", logger="stereo_attn.data.readers.sceneflow"):
         dataset = SceneFlow(tmp_path)
     assert len(dataset) == 6
     assert "no Driving pairs" in caplog.text and "Monkaa" not in caplog.text

@@ -21,10 +21,12 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from training_helpers import ROOT, tiny_arguments, tiny_config
 
 from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.training.run import build_module, train
+
+from helpers.project import ROOT
+from helpers.training import tiny_arguments, tiny_config
 
 # 16 pairs at batch 2: 8 steps per epoch; a validation and checkpoints at steps 4, 8 (the end of the
 # first epoch), 12 and 16. Validation EPE falls, so with mode=max best.ckpt stays at step 4: an older
@@ -137,7 +139,13 @@ def assert_continues(whole: Run, resumed: Run, validated: list[int]) -> None:
 def test_resuming_after_a_hard_kill_matches_an_uninterrupted_run(
     whole: Run, step: int, phase: str, source: str, resumed_at: int, tmp_path: Path
 ) -> None:
-    command = [sys.executable, "tests/killed_training.py", str(step), phase, *tiny_arguments(tmp_path, *RUN)]
+    command = [
+        sys.executable,
+        "tests/helpers/killed_training.py",
+        str(step),
+        phase,
+        *tiny_arguments(tmp_path, *RUN),
+    ]
     killed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     checkpoints = {

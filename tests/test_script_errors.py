@@ -19,16 +19,17 @@ import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from training_helpers import TINY, tiny_arguments
 
 from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.cli import run_reporting_errors
-from stereo_attn.data.export import export_synthetic
 from stereo_attn.data.io import write_image
-from stereo_attn.data.synthetic import SyntheticConfig, SyntheticStereo
+from stereo_attn.data.synthetic.export import export_synthetic
+from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo
 from stereo_attn.training.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
+from helpers.training import TINY, tiny_arguments
+
 CONF = ROOT / "conf"
 CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
 TINY_WORLD = SyntheticConfig(height=48, width=96, max_disparity=24.0, min_objects=2, max_objects=4)

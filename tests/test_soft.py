@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import random_block
 
-from stereo_attn.attention import NewtonInverse, SoftAttention3d, gaussian_kernel, newton_iterations
+from stereo_attn.attention import (
+    NewtonInverse,
+    SoftAttention3d,
+    gaussian_kernel,
+    newton_iterations,
+    reference,
+)
 from stereo_attn.attention.pinv import solve_landmarks
 from stereo_attn.attention.soft import adaptive_average, kernel_from_factors, landmark_factor, token_factor
+
+from helpers.blocks import random_block
 
 
 def spd_matrix(size: int, condition: float, batch: int = 2) -> torch.Tensor:
@@ -39,8 +46,7 @@ def test_adaptive_average_matches_adaptive_pooling(
 def test_gaussian_kernel_matches_explicit_distances() -> None:
     a = torch.randn(3, 6, 5, dtype=torch.float64)
     b = torch.randn(3, 6, 9, dtype=torch.float64)
-    distances = torch.cdist(a.mT, b.mT).square()
-    torch.testing.assert_close(gaussian_kernel(a, b), torch.exp(-distances / (2 * 6**0.5)))
+    torch.testing.assert_close(gaussian_kernel(a, b), reference.gaussian_kernel(a, b))
 
 
 def test_gaussian_kernel_is_symmetric_in_unit_interval_with_unit_diagonal() -> None:
@@ -89,18 +95,14 @@ def full_attention(block: SoftAttention3d, x: torch.Tensor, normalization: str) 
     """The block's output with the exact N x N Gaussian kernel instead of its Nystrom form."""
     b, c = x.shape[:2]
     normed = block.norm(x.reshape(b, c, -1))
-    dtype = normed.dtype
-    queries = block.to_queries(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
-    values = block.to_values(normed).unflatten(1, (block.heads, -1)).flatten(0, 1).to(dtype)
-    kernel = gaussian_kernel(queries, queries)  # (B*heads, N, N)
-    degrees = kernel.sum(dim=-1)  # exact degrees are >= 1, so no floor applies
-    if normalization == "symmetric":
-        kernel = degrees.rsqrt()[:, :, None] * kernel * degrees.rsqrt()[:, None, :]
-    elif normalization == "row":
-        kernel = kernel / degrees[:, :, None]
+    queries, values = (
+        layer(normed).unflatten(1, (block.heads, -1)).to(normed.dtype)
+        for layer in (block.to_queries, block.to_values)
+    )
+    # Projections follow the ambient autocast; the products run in full precision, as in the block.
     with torch.autocast(x.device.type, enabled=False):
-        mixed = values @ kernel.mT  # (B*heads, d_v, N)
-        return x + torch.matmul(block.out.weight, mixed.reshape(b, -1, mixed.shape[-1])).view_as(x)
+        mixed = reference.soft_attention(queries, values, normalization)  # exact degrees >= 1 need no floor
+        return reference.residual(x, block.out.weight, mixed.flatten(1, 2))
 
 
 @pytest.mark.parametrize("normalization", ["none", "symmetric", "row"])

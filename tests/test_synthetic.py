@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from stereo_attn.data.export import export_synthetic, pair_paths
-from stereo_attn.data.sceneflow import SceneFlow
-from stereo_attn.data.synthetic import SyntheticConfig, SyntheticStereo
-from stereo_attn.data.textures import KINDS, make_texture
+from stereo_attn.data.readers.sceneflow import SceneFlow
+from stereo_attn.data.synthetic.export import export_synthetic, pair_paths
+from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo
+from stereo_attn.data.synthetic.textures import KINDS, make_texture
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.project import ROOT
+
 SMALL = SyntheticConfig(height=96, width=192, max_disparity=48.0, min_objects=6, max_objects=10)
 CLEAN = SyntheticConfig(height=96, width=192, max_disparity=48.0, photometric=0.0, noise_std=0.0)
 

@@ -14,24 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import ROOT, tiny_arguments, tiny_config
-from wandb_records import history
 
 from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.training.run import train
 
-
-def offline_wandb_environment(folder: Path) -> dict[str, str]:
-    """W&B offline into ``folder``: no network, no login, no settings from the user's home."""
-    return {
-        "WANDB_MODE": "offline",
-        "WANDB_DIR": str(folder),
-        "WANDB_CONFIG_DIR": str(folder / "config"),
-        "WANDB_CACHE_DIR": str(folder / "cache"),
-        "WANDB_DATA_DIR": str(folder / "data"),
-        "WANDB_SILENT": "true",
-        "WANDB_DISABLE_GIT": "true",
-    }
+from helpers.project import ROOT
+from helpers.training import tiny_arguments, tiny_config
+from helpers.wandb_runs import history, offline_wandb_environment
 
 
 def run_script(

@@ -12,12 +12,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
-from training_helpers import CONF, tiny_config
 
 from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint, read_checkpoint
 from stereo_attn.training import disparity_loss, stage_weights
 from stereo_attn.training.module import NonFiniteLossError
 from stereo_attn.training.run import build_module, train
+
+from helpers.project import CONF
+from helpers.training import tiny_config
 
 ATTENTIONS = sorted(path.stem for path in (CONF / "model" / "attention").glob("*.yaml"))
 EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))

@@ -1,11 +1,11 @@
 """Residual attention blocks over whole cost volumes, (B, C, D, H, W) -> (B, C, D, H, W)."""
 
-from .dot_product import AttentionMapTooLarge, DotProductAttention3d, attention_map_bytes
-from .efficient import EfficientAttention3d
-from .pinv import NewtonInverse, newton_iterations, solve_landmarks
-from .polynl import PolyNL3d
-from .registry import ATTENTION_BLOCKS, build_attention
-from .soft import SoftAttention3d, gaussian_kernel
+from stereo_attn.attention.dot_product import AttentionMapTooLarge, DotProductAttention3d, attention_map_bytes
+from stereo_attn.attention.efficient import EfficientAttention3d
+from stereo_attn.attention.pinv import NewtonInverse, newton_iterations, solve_landmarks
+from stereo_attn.attention.polynl import PolyNL3d
+from stereo_attn.attention.registry import ATTENTION_BLOCKS, build_attention
+from stereo_attn.attention.soft import SoftAttention3d, gaussian_kernel
 
 __all__ = [
     "ATTENTION_BLOCKS",

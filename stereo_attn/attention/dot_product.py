@@ -11,7 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import ChannelNorm, Pointwise, ResidualProjection, VoxelOutput, check_divisible, split_heads
+from stereo_attn.attention.common import (
+    ChannelNorm,
+    Pointwise,
+    ResidualProjection,
+    VoxelOutput,
+    check_divisible,
+    split_heads,
+)
 
 
 class AttentionMapTooLarge(MemoryError):

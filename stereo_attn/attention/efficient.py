@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from .common import (
+from stereo_attn.attention.common import (
     DEFAULT_CHUNK_VOXELS,
     ChannelNorm,
     Pointwise,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import (
+from stereo_attn.attention.common import (
     DEFAULT_CHUNK_VOXELS,
     ChannelNorm,
     ResidualProjection,

@@ -6,10 +6,10 @@ from typing import Any
 
 from torch import nn
 
-from .dot_product import DotProductAttention3d
-from .efficient import EfficientAttention3d
-from .polynl import PolyNL3d
-from .soft import SoftAttention3d
+from stereo_attn.attention.dot_product import DotProductAttention3d
+from stereo_attn.attention.efficient import EfficientAttention3d
+from stereo_attn.attention.polynl import PolyNL3d
+from stereo_attn.attention.soft import SoftAttention3d
 
 ATTENTION_BLOCKS: dict[str, type[nn.Module]] = {
     "efficient": EfficientAttention3d,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import (
+from stereo_attn.attention.common import (
     DEFAULT_CHUNK_VOXELS,
     ChannelNorm,
     Pointwise,
@@ -35,7 +35,7 @@ from .common import (
     split_heads,
     voxel_chunks,
 )
-from .pinv import INVERSE_METHODS, solve_landmarks
+from stereo_attn.attention.pinv import INVERSE_METHODS, solve_landmarks
 
 NORMALIZATIONS = ("symmetric", "row", "none")
 # Every exact Gaussian-kernel degree is >= 1 (the self-similarity), so 1 is a safe floor for the

@@ -17,14 +17,14 @@ import numpy as np
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from .eth3d import ETH3D
-from .kitti import Kitti2012, Kitti2015
-from .middlebury import Middlebury2014
-from .sample import Sample, to_tensors
-from .sampling import EpochAugmented, EpochSampler, ShardSampler
-from .sceneflow import SceneFlow
-from .synthetic import SyntheticStereo
-from .transforms import Compose, build_eval_transforms, build_train_transforms
+from stereo_attn.data.readers.eth3d import ETH3D
+from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
+from stereo_attn.data.readers.middlebury import Middlebury2014
+from stereo_attn.data.readers.sceneflow import SceneFlow
+from stereo_attn.data.sample import Sample, to_tensors
+from stereo_attn.data.sampling import EpochAugmented, EpochSampler, ShardSampler
+from stereo_attn.data.synthetic.scenes import SyntheticStereo
+from stereo_attn.data.transforms import build_train_transforms
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "synthetic": SyntheticStereo,
@@ -34,16 +34,6 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "middlebury": Middlebury2014,
     "eth3d": ETH3D,
 }
-
-
-class Pipeline:
-    """Augmentation, then tensors: a picklable transform for DataLoader workers."""
-
-    def __init__(self, augment: Compose) -> None:
-        self.augment = augment
-
-    def __call__(self, sample: Sample) -> dict[str, Any]:
-        return to_tensors(self.augment(sample))
 
 
 def build_dataset(
@@ -112,8 +102,7 @@ class StereoDataModule(L.LightningDataModule):
         self.common = {"root": root, "synthetic": synthetic}
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         augment = dict(augment or {})
-        self.train_augment = build_train_transforms(crop=crop, seed=seed, **augment)
-        self.eval_transform = Pipeline(build_eval_transforms())
+        self.train_augment = build_train_transforms(crop=crop, **augment)
         self.seed = int(seed)
         self.resume_at: tuple[int, int] | None = None  # (epoch, batches done), from a checkpoint
         self.name = name
@@ -128,9 +117,7 @@ class StereoDataModule(L.LightningDataModule):
                 mixture = build_mixture(self.specs[stage], **self.common)
                 self.datasets[stage] = EpochAugmented(mixture, self.train_augment, self.seed)
             else:
-                self.datasets[stage] = build_mixture(
-                    self.specs[stage], transform=self.eval_transform, **self.common
-                )
+                self.datasets[stage] = build_mixture(self.specs[stage], transform=to_tensors, **self.common)
         return self.datasets[stage]
 
     def _replicas(self) -> tuple[int, int]:

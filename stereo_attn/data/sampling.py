@@ -18,8 +18,8 @@ from typing import Any
 
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from .sample import Sample, to_tensors
-from .transforms import Compose, sample_rng
+from stereo_attn.data.sample import Sample, to_tensors
+from stereo_attn.data.transforms import Compose, sample_rng
 
 
 class EpochSampler(DistributedSampler):

@@ -10,12 +10,9 @@ Conventions (``sample.py`` describes the sample dict):
   it changes are new, arrays it does not change are shared (no transform writes into an array), and
   ``meta`` is copied.
 - Determinism: every random number comes from the ``numpy.random.Generator`` passed in per call, so the
-  same sample and the same generator state give the same output. Best, the caller makes one generator
-  per item, ``sample_rng(seed, index, epoch)``, which makes results independent of the number of
-  DataLoader workers and of the order they take items. ``Compose`` can also be called with the sample
-  alone, as ``StereoDataset`` does: it then draws from its own generator, seeded from ``(seed,
-  worker seed)`` in each DataLoader worker (PyTorch derives worker seeds from its global seed, so a
-  seeded run repeats) and from ``seed`` in the main process.
+  same sample and the same generator state give the same output. Training makes one generator per
+  item, ``sample_rng(seed, index, epoch)``, which makes results independent of the number of
+  DataLoader workers and of the order they take items.
 - Geometry stays consistent: the left view is the reference, so for every valid pixel
   ``left(y, x) == right(y, x - disparity(y, x))`` holds before and after each geometric transform
   (``VerticalShift`` breaks it on purpose, by the shift it records in ``meta``).
@@ -115,11 +112,11 @@ class ColorJitter:
 
     def __init__(
         self,
-        brightness: Range = 0.0,
-        contrast: Range = 0.0,
-        saturation: Range = 0.0,
-        gamma: Range = 0.0,
-        asymmetric_prob: float = 0.0,
+        brightness: Range = 0.4,
+        contrast: Range = 0.4,
+        saturation: Range = 0.4,
+        gamma: Range = 0.2,
+        asymmetric_prob: float = 0.2,
     ) -> None:
         self.ranges = {
             "brightness": _factor_range(brightness, "brightness"),
@@ -350,31 +347,13 @@ class VerticalShift:
 
 
 class Compose:
-    """Apply transforms in order, all drawing from one generator.
+    """Apply transforms in order, all drawing from one generator. An empty Compose is the identity
+    (a new dict, arrays shared)."""
 
-    ``compose(sample, rng)`` uses ``rng``; ``compose(sample)`` (how ``StereoDataset`` calls it) uses an
-    own generator seeded from ``(seed, worker seed)`` inside a DataLoader worker, else from ``seed``.
-    An empty Compose is the identity (a new dict, arrays shared).
-    """
-
-    def __init__(self, transforms: Sequence[Transform], seed: int = 0) -> None:
+    def __init__(self, transforms: Sequence[Transform]) -> None:
         self.transforms = list(transforms)
-        self.seed = int(seed)
-        self._rng: np.random.Generator | None = None
-        self._rng_key: int | None = None
 
-    def _own_rng(self) -> np.random.Generator:
-        from torch.utils.data import get_worker_info
-
-        info = get_worker_info()
-        key = None if info is None else int(info.seed)
-        if self._rng is None or key != self._rng_key:
-            self._rng = np.random.default_rng([self.seed] if key is None else [self.seed, key])
-            self._rng_key = key
-        return self._rng
-
-    def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
-        rng = self._own_rng() if rng is None else rng
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         out = _updated(sample)
         for transform in self.transforms:
             out = transform(out, rng)
@@ -384,54 +363,41 @@ class Compose:
         return "Compose([" + ", ".join(map(repr, self.transforms)) + "])"
 
 
-DEFAULT_COLOR = MappingProxyType(
-    {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "gamma": 0.2, "asymmetric_prob": 0.2}
-)
-DEFAULT_OCCLUSION = MappingProxyType({"prob": 0.5, "min_size": 50, "max_size": 100, "fill": "mean"})
-DEFAULT_SCALE = MappingProxyType(
-    {"min_scale": 2**-0.2, "max_scale": 2**0.4, "max_stretch": 0.15, "prob": 0.8}
-)
-DEFAULT_VERTICAL_SHIFT = MappingProxyType({"max_shift": 2.0, "prob": 0.5})
+ENABLED: Mapping[str, Any] = MappingProxyType({})  # on, with the transform's own defaults
 
 
-def _options(given: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The defaults updated by ``given``; None when ``given`` is None or says ``enabled: false``."""
+def _options(given: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A transform's arguments from its config; None when ``given`` is None or says ``enabled: false``."""
     if given is None:
         return None
-    options = {**defaults, **given}
+    options = dict(given)
     return options if options.pop("enabled", True) else None
 
 
 def build_train_transforms(
     crop: Sequence[int] | None = (256, 512),
-    color: Mapping[str, Any] | None = DEFAULT_COLOR,
-    occlusion: Mapping[str, Any] | None = DEFAULT_OCCLUSION,
-    scale: Mapping[str, Any] | None = DEFAULT_SCALE,
-    vertical_shift: Mapping[str, Any] | None = DEFAULT_VERTICAL_SHIFT,
-    seed: int = 0,
+    color: Mapping[str, Any] | None = ENABLED,
+    occlusion: Mapping[str, Any] | None = ENABLED,
+    scale: Mapping[str, Any] | None = ENABLED,
+    vertical_shift: Mapping[str, Any] | None = ENABLED,
 ) -> Compose:
     """The training pipeline from plain config values (dicts, e.g. a Hydra group as a container).
 
-    Each dict updates that transform's defaults (``DEFAULT_*``); None or ``enabled: false`` turns it
-    off, ``crop=None`` too. Order: scale/stretch (raised to at least the crop size), vertical shift,
-    crop, colour, occlusion, so the cheap photometric steps run on the crop and the occluder's size is
-    relative to it.
+    Each dict overrides that transform's own defaults (its class's arguments); None or
+    ``enabled: false`` turns it off, ``crop=None`` too. Order: scale/stretch (raised to at least the
+    crop size), vertical shift, crop, colour, occlusion, so the cheap photometric steps run on the crop
+    and the occluder's size is relative to it.
     """
     crop = None if crop is None else (int(crop[0]), int(crop[1]))
     transforms: list[Transform] = []
-    if (options := _options(scale, DEFAULT_SCALE)) is not None:
+    if (options := _options(scale)) is not None:
         transforms.append(RandomScaleStretch(**{"min_size": crop, **options}))
-    if (options := _options(vertical_shift, DEFAULT_VERTICAL_SHIFT)) is not None:
+    if (options := _options(vertical_shift)) is not None:
         transforms.append(VerticalShift(**options))
     if crop is not None:
         transforms.append(RandomCrop(*crop))
-    if (options := _options(color, DEFAULT_COLOR)) is not None:
+    if (options := _options(color)) is not None:
         transforms.append(ColorJitter(**options))
-    if (options := _options(occlusion, DEFAULT_OCCLUSION)) is not None:
+    if (options := _options(occlusion)) is not None:
         transforms.append(RandomOcclusion(**options))
-    return Compose(transforms, seed=seed)
-
-
-def build_eval_transforms() -> Compose:
-    """Evaluation sees the data as it is: an empty pipeline (the identity)."""
-    return Compose([])
+    return Compose(transforms)

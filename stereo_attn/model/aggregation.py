@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..attention import build_attention
-from .layers import conv3d, deconv3d
+from stereo_attn.attention import build_attention
+from stereo_attn.model.layers import conv3d, deconv3d
 
 PLACES = ("quarter", "eighth", "sixteenth")
 

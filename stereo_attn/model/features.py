@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .layers import ResidualBlock2d, conv2d
+from stereo_attn.model.layers import ResidualBlock2d, conv2d
 
 # Images come in as RGB in [0, 1]; the network sees them standardized.
 MEAN = (0.485, 0.456, 0.406)

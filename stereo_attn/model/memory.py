@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .network import STRIDE, StereoNetwork
+from stereo_attn.model.network import STRIDE, StereoNetwork
 
 FLOAT_BYTES = 4
 # Live 2D maps per pixel and input channel width at 1/2 resolution: both images' trunk, its padding and

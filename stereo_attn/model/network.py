@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .aggregation import CostAggregation
-from .cost_volume import groupwise_correlation
-from .features import FeatureExtractor
-from .heads import ConvexUpsampler, soft_argmin
+from stereo_attn.model.aggregation import CostAggregation
+from stereo_attn.model.cost_volume import groupwise_correlation
+from stereo_attn.model.features import FeatureExtractor
+from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
 
 # Two stride-2 3D stages below 1/4 resolution: image sizes pad to multiples of 16, D to multiples of 4.
 STRIDE = 16

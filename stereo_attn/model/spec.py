@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from ..attention import ATTENTION_BLOCKS
-from ..options import accepts, describe
-from .aggregation import PLACES, CostAggregation
-from .features import FeatureExtractor
-from .network import StereoNetwork
+from stereo_attn.attention import ATTENTION_BLOCKS
+from stereo_attn.model.aggregation import PLACES, CostAggregation
+from stereo_attn.model.features import FeatureExtractor
+from stereo_attn.model.network import StereoNetwork
+from stereo_attn.options import accepts, describe
 
 NETWORK_TARGET = "stereo_attn.model.StereoNetwork"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from .. import options
-from ..checkpoint import CheckpointError, read_checkpoint
+from stereo_attn import options
+from stereo_attn.checkpoint import CheckpointError, read_checkpoint
 
 # W&B run ids are letters, digits, - and _ (they become part of a folder name).
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..metrics import in_range_mask
+from stereo_attn.evaluation.metrics import in_range_mask
 
 
 def stage_weights(stages: int, weights: Sequence[float] | None = None) -> list[float]:

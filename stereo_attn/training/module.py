@@ -13,12 +13,12 @@ from hydra.errors import InstantiationException
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
-from ..data.io import write_image
-from ..metrics import MetricTotals, in_range_mask
-from ..model.spec import build_network
-from ..safe_config import instantiate_checked
-from ..viz import prediction_row
-from .loss import disparity_loss
+from stereo_attn.data.io import write_image
+from stereo_attn.evaluation.metrics import MetricTotals, in_range_mask
+from stereo_attn.model.spec import build_network
+from stereo_attn.training.loss import disparity_loss
+from stereo_attn.training.targets import instantiate_checked
+from stereo_attn.viz import prediction_row
 
 SUM_KEYS = ("pixels", "abs_error", "bad1", "bad2", "bad3", "d1")
 

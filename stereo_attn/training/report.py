@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..benchmarking import markdown_table
+from stereo_attn.data.writers import markdown_table
 
 METRICS = (
     ("epe", "EPE (px)"),

@@ -12,12 +12,15 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ..checkpoint import fit_weights, load_network_weights, network_weights, read_checkpoint
-from ..data.sample import to_arrays
-from ..evaluation import Protocol, evaluate, sgbm_predictor
-from ..safe_config import instantiate_checked
-from .checks import check_training_options, resume_run_id
-from .module import StereoModule
+from stereo_attn.checkpoint import fit_weights, load_network_weights, network_weights, read_checkpoint
+from stereo_attn.data.sample import to_arrays
+from stereo_attn.evaluation.evaluate import evaluate
+from stereo_attn.evaluation.metrics import METRICS
+from stereo_attn.evaluation.protocols import Protocol
+from stereo_attn.evaluation.sgbm import sgbm_predictor
+from stereo_attn.training.checks import check_training_options, resume_run_id
+from stereo_attn.training.module import StereoModule
+from stereo_attn.training.targets import instantiate_checked
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +70,7 @@ def sgbm_scores(dataset: Any, max_disparity: float) -> dict[str, float]:
     samples = (to_arrays(dataset[index]) for index in range(len(dataset)))
     methods = {"sgbm": sgbm_predictor(max_disparity)}
     _, summaries = evaluate(samples, methods, Protocol("all", range_cut=True), max_disparity, len(dataset))
-    summary = summaries["sgbm"]
-    return {
-        "epe": summary["epe"],
-        "bad1": summary["bad1"],
-        "bad2": summary["bad2"],
-        "bad3": summary["bad3"],
-        "d1": summary["d1_kitti"],
-    }
+    return {key: summaries["sgbm"][key] for key in METRICS}
 
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str, float]:

@@ -1,0 +1,127 @@
+"""Training throughput: samples per second and peak memory of full training steps, per configuration.
+
+Each (preset, attention, precision) runs in a fresh process (``python -m stereo_attn.bench.training
+SPEC``) on fixed random batches, so the figure is the model's (forward, multi-output loss, backward,
+AdamW step), not the data pipeline's (``scripts/bench_synthetic.py`` measures the generator).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import torch
+
+from stereo_attn.bench.measure import (
+    current_rss_bytes,
+    format_bytes,
+    peak_rss_bytes,
+    reset_peak_rss,
+)
+from stereo_attn.bench.sweep import sweep
+from stereo_attn.data.writers import markdown_table
+from stereo_attn.inference.predict import resolve_device
+from stereo_attn.model.spec import build_network
+from stereo_attn.training.loss import disparity_loss
+
+AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Median seconds per training step after warm-up, samples/s, and peak memory (fresh process)."""
+    torch.manual_seed(0)
+    device = torch.device(spec["device"])
+    model = build_network(spec["model"], "").to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=spec["precision"] == "16-mixed")
+    batch, (height, width) = spec["batch_size"], spec["crop"]
+    left, right = (torch.rand(batch, 3, height, width, device=device) for _ in range(2))
+    target = torch.rand(batch, height, width, device=device) * spec["model"]["max_disparity"] * 0.8
+    valid = torch.ones_like(target, dtype=torch.bool)
+    dtype = AUTOCAST[spec["precision"]]
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            output = model(left, right)
+        loss = disparity_loss(output["disparities"], target, valid, spec["model"]["max_disparity"])
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    baseline = current_rss_bytes()
+    for _ in range(spec["warmup"]):
+        step()
+    reset_peak_rss()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(spec["steps"]):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else peak_rss_bytes() - baseline
+    return {
+        "seconds_per_step": seconds,
+        "samples_per_second": batch / seconds,
+        "peak_bytes": peak,
+        "seconds_all": times,
+        "threads": torch.get_num_threads(),
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+    }
+
+
+def run_benchmark(
+    models: dict[str, dict[str, Any]],
+    attentions: dict[str, dict[str, Any]],
+    precisions: list[str],
+    device: str,
+    crop: list[int],
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    timeout_s: float,
+) -> list[dict[str, Any]]:
+    device = str(resolve_device(device))
+    runs = []
+    for preset, model in models.items():
+        for attention, block in attentions.items():
+            for precision in precisions:
+                record = {"preset": preset, "attention": attention, "precision": precision, "device": device}
+                record.update(height=crop[0], width=crop[1], batch_size=batch_size)
+                spec = {**record, "model": {**model, "attention": block}, "crop": crop, "steps": steps}
+                runs.append((record, {**spec, "warmup": warmup}))
+    return sweep(runs, __name__, timeout_s, progress_line)
+
+
+def progress_line(record: dict[str, Any]) -> str:
+    outcome = (
+        f"{record['samples_per_second']:.2f} samples/s, peak {format_bytes(record['peak_bytes'])}"
+        if record["feasible"]
+        else f"failed: {record['error']}"
+    )
+    return f"{record['preset']:<6} {record['attention']:<10} {record['precision']:<10} {outcome}"
+
+
+def summarize(records: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in records:
+        cells = (
+            [f"{r['seconds_per_step']:.3f}", f"{r['samples_per_second']:.2f}", format_bytes(r["peak_bytes"])]
+            if r["feasible"]
+            else ["-", "-", r["error"]]
+        )
+        crop = f"{r['batch_size']}x{r['height']}x{r['width']}"
+        rows.append([r["preset"], r["attention"], r["precision"], r["device"], crop, *cells])
+    headers = ["preset", "attention", "precision", "device", "batch", "s/step", "samples/s", "peak"]
+    return markdown_table(headers, rows)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))

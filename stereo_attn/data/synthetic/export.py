@@ -1,0 +1,61 @@
+"""Writing generated pairs to disk in the Scene Flow (FlyingThings3D) layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from stereo_attn import options
+from stereo_attn.data.io import write_image, write_pfm
+from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo
+from stereo_attn.staging import Staging
+
+SPLIT_FOLDERS = {"train": "TRAIN", "test": "TEST"}
+
+
+def pair_paths(root: Path, split: str, index: int, frames_per_sequence: int) -> dict[str, Path]:
+    """Where pair ``index`` goes: frames_finalpass/<SPLIT>/A/<seq>/{left,right}/<frame>.png and
+    disparity/<SPLIT>/A/<seq>/left/<frame>.pfm."""
+    sequence, frame = divmod(index, frames_per_sequence)
+    relative = Path(SPLIT_FOLDERS[split], "A", f"{sequence:04d}")
+    name = f"{frame:04d}"
+    return {
+        "left": root / "frames_finalpass" / relative / "left" / f"{name}.png",
+        "right": root / "frames_finalpass" / relative / "right" / f"{name}.png",
+        "disparity": root / "disparity" / relative / "left" / f"{name}.pfm",
+    }
+
+
+def export_synthetic(
+    root: str | Path,
+    split: str,
+    count: int,
+    seed: int = 0,
+    config: SyntheticConfig | None = None,
+    frames_per_sequence: int = 10,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> int:
+    """Write ``count`` pairs of a split under ``root``; returns the count.
+
+    The split's two folders (``frames_finalpass/<SPLIT>``, ``disparity/<SPLIT>``) appear only when every
+    pair is written. A root that already holds that split is refused unless ``overwrite``, which
+    replaces it: pairs of two runs are never mixed.
+    """
+    options.choice(split, "split", list(SPLIT_FOLDERS))
+    count = options.integer(count, "count", minimum=1)
+    frames_per_sequence = options.integer(frames_per_sequence, "frames_per_sequence", minimum=1)
+    options.boolean(overwrite, "overwrite")
+    dataset = SyntheticStereo(split, count, seed, config)
+    folders = [str(Path(kind, SPLIT_FOLDERS[split])) for kind in ("frames_finalpass", "disparity")]
+    with Staging(Path(root), folders, "root", replace=overwrite) as staging:
+        for index in tqdm(range(count), desc=f"writing {split} pairs", unit="pair", disable=not progress):
+            sample = dataset[index]
+            paths = pair_paths(staging, split, index, frames_per_sequence)
+            for path in paths.values():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            write_image(paths["left"], sample["left"])
+            write_image(paths["right"], sample["right"])
+            write_pfm(paths["disparity"], sample["disparity"])
+    return count
