@@ -91,9 +91,7 @@ def test_evaluates_the_shipped_checkpoint_on_written_pairs_against_sgbm(tmp_path
     result = json.loads(output.read_text())
     assert set(result) == {"model", "baseline"}
     for summary in result.values():
-        assert {"epe", "bad1", "bad2", "bad3", "d1", "images"} <= summary.keys() and summary[
-            "images"
-        ] == 3
+        assert {"epe", "bad1", "bad2", "bad3", "d1", "images"} <= summary.keys() and summary["images"] == 3
         assert 0 < summary["epe"] < 80 and 0 <= summary["bad2"] <= 100
     rows = list(csv.DictReader(output.with_suffix(".csv").open()))
     assert len(rows) == 3 and {"name", "model_epe", "baseline_epe"} <= rows[0].keys()
