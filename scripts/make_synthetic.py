@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.synthetic.export import export_synthetic
-from stereo_attn.data.synthetic.scenes import synthetic_from_config
+from stereo_attn.data.synthetic.generators import synthetic_from_config
 
 
 def run(cfg: DictConfig) -> str:

@@ -262,7 +262,7 @@ def make_synthetic_cases(w: Path) -> list[tuple[list[str], str]]:
         (["count=2"], "root is missing: give root="),
         ([f"root={w / 'text.txt'}"], "text.txt: exists and is not a folder"),
         (["root=/proc/stereo_attn_x", "count=1"], "root=/proc/stereo_attn_x: cannot write there"),
-        ([f"root={w / 'pairs'}", "count=1"], "already holds frames_finalpass/TEST and 1 more"),
+        ([f"root={w / 'pairs'}", "count=1"], "already holds frames_finalpass/TEST and 2 more"),
         ([f"root={w / 'new'}", "split=val"], "split=val: expected one of train, test"),
         ([f"root={w / 'new'}", "frames_per_sequence=0"], "frames_per_sequence=0: expected an integer >= 1"),
         (

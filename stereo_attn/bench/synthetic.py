@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from stereo_attn import options
 from stereo_attn.data.io import write_image
-from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo, synthetic_from_config
+from stereo_attn.data.synthetic.generators import generator_dataset, synthetic_from_config
+from stereo_attn.data.synthetic.options import GeneratorOptions
 from stereo_attn.data.writers import markdown_table, write_json_atomic
 from stereo_attn.evaluation.evaluate import evaluate
 from stereo_attn.evaluation.protocols import Protocol
@@ -22,7 +23,7 @@ from stereo_attn.viz import stereo_montage
 
 
 def generator_speed(
-    config: SyntheticConfig, height: int, width: int, pairs: int, rounds: int, seed: int
+    config: GeneratorOptions, height: int, width: int, pairs: int, rounds: int, seed: int
 ) -> dict[str, Any]:
     """Pairs per second on one core (one thread for torch and OpenCV, as in a DataLoader worker).
 
@@ -31,7 +32,8 @@ def generator_speed(
     """
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    dataset = SyntheticStereo("train", pairs * rounds + 1, seed, replace(config, height=height, width=width))
+    sized = replace(config, height=height, width=width)
+    dataset = generator_dataset(sized, "train", pairs * rounds + 1, seed)
     dataset[pairs * rounds]  # warm-up: imports, first allocations
     per_round = []
     for round_index in range(rounds):
@@ -49,10 +51,10 @@ def generator_speed(
     }
 
 
-def sgbm_scores(config: SyntheticConfig, pairs: int, seed: int, block_size: int) -> dict[str, Any]:
+def sgbm_scores(config: GeneratorOptions, pairs: int, seed: int, block_size: int) -> dict[str, Any]:
     """StereoSGBM on test pairs: EPE and bad-N over all pixels (holes filled) and over visible ones, and
     the share of pixels it matched before filling (``density``)."""
-    dataset = SyntheticStereo("test", pairs, seed, config)
+    dataset = generator_dataset(config, "test", pairs, seed)
     density = []
 
     def predictor(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -68,9 +70,9 @@ def sgbm_scores(config: SyntheticConfig, pairs: int, seed: int, block_size: int)
     return result
 
 
-def preview(config: SyntheticConfig, count: int, seed: int) -> np.ndarray:
+def preview(config: GeneratorOptions, count: int, seed: int) -> np.ndarray:
     """A montage of the first test pairs (left, right, colour-mapped disparity) at half size."""
-    dataset = SyntheticStereo("test", count, seed, config)
+    dataset = generator_dataset(config, "test", count, seed)
     montage = stereo_montage([dataset[index] for index in range(count)], config.max_disparity)
     return cv2.resize(montage, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
 

@@ -24,10 +24,12 @@ from stereo_attn.data.readers.sceneflow import SceneFlow
 from stereo_attn.data.sample import Sample, to_tensors
 from stereo_attn.data.sampling import EpochAugmented, EpochSampler, ShardSampler
 from stereo_attn.data.synthetic.scenes import SyntheticStereo
+from stereo_attn.data.synthetic.world.dataset import WorldStereo
 from stereo_attn.data.transforms import build_train_transforms
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "synthetic": SyntheticStereo,
+    "world": WorldStereo,
     "sceneflow": SceneFlow,
     "kitti2015": Kitti2015,
     "kitti2012": Kitti2012,
@@ -48,7 +50,7 @@ def build_dataset(
     if name not in DATASETS:
         raise ValueError(f"dataset spec {dict(spec)} needs name: one of {sorted(DATASETS)}")
     repeat, limit = int(options.pop("repeat", 1)), options.pop("limit", None)
-    if name == "synthetic":
+    if name in ("synthetic", "world"):  # the generators: their options, no root
         defaults = dict(synthetic or {})
         options.setdefault("seed", defaults.get("seed", 0))
         options.setdefault("config", defaults.get("generator"))

@@ -12,7 +12,7 @@ from stereo_attn import options
 from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.readers.sceneflow import SceneFlow
 from stereo_attn.data.synthetic.export import export_synthetic
-from stereo_attn.data.synthetic.scenes import synthetic_from_config
+from stereo_attn.data.synthetic.generators import synthetic_from_config
 from stereo_attn.data.writers import write_json_atomic
 from stereo_attn.evaluation.evaluate import evaluate, network_predictor, summary_table
 from stereo_attn.evaluation.protocols import PROTOCOLS

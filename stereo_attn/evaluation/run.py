@@ -31,7 +31,7 @@ ERROR_RANGE = 5.0  # pixels at the top of the error colour map
 
 def evaluation_specs(cfg: DictConfig) -> list[dict]:
     specs = OmegaConf.to_container(cfg.data.test, resolve=True)
-    if cfg.data.name == "synthetic" and cfg.data.root is not None:  # pairs from make_synthetic.py
+    if cfg.data.name in ("synthetic", "world") and cfg.data.root is not None:  # from make_synthetic.py
         specs = [{"name": "sceneflow", "root": cfg.data.root, "split": "TEST"}]
     if cfg.limit is not None:
         specs = [{**spec, "limit": int(cfg.limit)} for spec in specs]

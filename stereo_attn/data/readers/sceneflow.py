@@ -11,6 +11,10 @@ Two layouts are found, per subset:
 
 A subset folder (``root/<Subset>/frames_<pass>``) takes precedence over the merged layout for that subset.
 Only FlyingThings3D has a TEST split; Monkaa and Driving belong to TRAIN.
+
+Occlusion masks are optional: a uint8 PNG at the disparity's path with ``disparity_occlusions`` for the
+``disparity`` folder and ``.png`` for ``.pfm`` (255 = occluded in the right view, 0 = visible, as in the
+FlyingThings3D subset download and what ``export_synthetic`` writes) gives the pair's ``valid_noc``.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from stereo_attn.data.io import read_mask
 from stereo_attn.data.readers.base import (
     DatasetLayoutError,
     Entry,
     GroundTruth,
     StereoDataset,
+    check_size,
     pair_entry,
+    read_checked,
     read_disparity_pfm,
     read_file_list,
     require_dir,
@@ -103,6 +110,21 @@ def _pairs_under(base: str, subset: str, split: str, pass_name: str) -> list[Ent
     return entries
 
 
+def occlusion_path(disparity: str | None) -> str | None:
+    """The occlusion mask beside a disparity file, None if there is none: the same path with its last
+    ``disparity`` folder replaced by ``disparity_occlusions`` and the extension by ``.png``."""
+    if not disparity:
+        return None
+    parts = os.path.normpath(disparity).split(os.sep)
+    folders = parts[:-1]
+    if "disparity" not in folders:
+        return None
+    index = len(folders) - 1 - folders[::-1].index("disparity")
+    stem = os.path.splitext(parts[-1])[0]
+    path = os.sep.join([*parts[:index], "disparity_occlusions", *parts[index + 1 : -1], stem + ".png"])
+    return path if os.path.isfile(path) else None
+
+
 def _subset_base(root: str, subset: str, pass_name: str) -> str:
     """The folder that holds this subset's ``frames_<pass>``: its own download folder, else the root."""
     for folder in SUBSET_FOLDERS[subset]:
@@ -161,7 +183,9 @@ def sceneflow_subset(path: str) -> str:
 
 
 class SceneFlow(StereoDataset):
-    """Scene Flow pairs: ``disparity`` is the left-view PFM; ``valid`` is where it is finite.
+    """Scene Flow pairs: ``disparity`` is the left-view PFM; ``valid`` is where it is finite; ``valid_noc``
+    is ``valid`` where the occlusion mask (``occlusion_path``, found when the dataset is built and kept
+    as ``entry["occlusion"]``) is 0, and left to ``valid`` for pairs without one.
 
     The evaluation protocol (0 < gt < max_disp) is applied by the metrics, not here.
     """
@@ -188,12 +212,20 @@ class SceneFlow(StereoDataset):
             root_abs = os.path.abspath(os.fspath(root))
             entries = scan_sceneflow(root_abs, split, pass_name, self.subsets)
             expected = expected_layout(root_abs, split, pass_name)
+        for entry in entries:  # looked up once here, so that loading a pair does not stat
+            entry["occlusion"] = occlusion_path(entry["disparity"])
         super().__init__(entries, transform, root=root_abs, expected=expected, what="Scene Flow pairs")
 
     def ground_truth(self, entry: Entry, left: np.ndarray) -> GroundTruth:
         # No size check here: make_sample's message for a mismatched disparity is the one users see.
         disparity = read_disparity_pfm(entry["disparity"])
-        return disparity, np.isfinite(disparity), None
+        valid = np.isfinite(disparity)
+        occlusion = entry.get("occlusion")
+        if not occlusion:
+            return disparity, valid, None
+        mask = read_checked(read_mask, occlusion)
+        check_size(occlusion, mask, entry["disparity"], disparity)
+        return disparity, valid, valid & (mask == 0)
 
     def meta(self, entry: Entry) -> dict[str, Any]:
         return {**super().meta(entry), "subset": sceneflow_subset(entry["left"])}

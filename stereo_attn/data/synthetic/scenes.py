@@ -16,8 +16,7 @@ occlusions are correct in both views and the left-view disparity is exact.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -25,14 +24,15 @@ import numpy as np
 import torch
 
 from stereo_attn.data.sample import Sample, make_sample
+from stereo_attn.data.synthetic.masks import FULL, Mask, random_mask
+from stereo_attn.data.synthetic.options import GeneratorOptions
 from stereo_attn.data.synthetic.textures import make_texture
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
-SHAPES = ("ellipse", "rectangle", "polygon", "blob")
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
+class SyntheticConfig(GeneratorOptions):
     """What a generated scene looks like. The defaults are a CPU-sized world: 160x320 pairs with disparities
     up to 80 px (a quarter of the pixels of 320x640 at the same relative depth range)."""
 
@@ -45,55 +45,6 @@ class SyntheticConfig:
     noise_std: float = 0.01  # sensor noise per view
     photometric: float = 1.0  # scale of the per-view gain, bias and gamma differences
 
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            is_int = isinstance(value, int) and not isinstance(value, bool)
-            numeric = is_int or (field.type == "float" and isinstance(value, float) and math.isfinite(value))
-            if not numeric:
-                kind = "an integer" if field.type == "int" else "a finite number"
-                raise ValueError(f"data.synthetic.generator.{field.name}={value}: expected {kind}")
-        if self.height < 8 or self.width < 8:
-            raise ValueError(f"image size must be at least 8x8, got {self.width}x{self.height}")
-        if not 0 < self.min_disparity < self.max_disparity:
-            raise ValueError(
-                f"need 0 < min_disparity < max_disparity, got {self.min_disparity} and {self.max_disparity}"
-            )
-        if not 0 <= self.min_objects <= self.max_objects:
-            raise ValueError(
-                f"need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}"
-            )
-
-    @classmethod
-    def from_options(cls, options: Any) -> SyntheticConfig:
-        """From a config mapping (``data.synthetic.generator``); unknown keys are a one-line error."""
-        if isinstance(options, cls):
-            return options
-        if options is not None and not isinstance(options, Mapping):
-            raise ValueError(f"data.synthetic.generator={options}: expected a mapping of generator options")
-        options = dict(options or {})
-        unknown = sorted(set(options) - {field.name for field in fields(cls)})
-        if unknown:
-            allowed = ", ".join(field.name for field in fields(cls))
-            raise ValueError(
-                f"data.synthetic.generator.{unknown[0]}: unknown option; expected one of {allowed}"
-            )
-        return cls(**options)
-
-
-def synthetic_from_config(cfg: Any) -> tuple[SyntheticConfig, int]:
-    """The generator and seed a composed script config asks for (``data.synthetic``), checked."""
-    synthetic = cfg.data.get("synthetic") if cfg.get("data") is not None else None
-    if synthetic is None or not hasattr(synthetic, "get"):
-        raise ValueError(f"data.synthetic={synthetic}: expected {{seed: N, generator: {{...}}}}")
-    seed = synthetic.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"data.synthetic.seed={seed}: expected an integer >= 0")
-    generator = synthetic.get("generator")
-    if generator is not None and hasattr(generator, "items"):
-        generator = {key: value for key, value in generator.items()}
-    return SyntheticConfig.from_options(generator), seed
-
 
 @dataclass
 class Surface:
@@ -102,8 +53,7 @@ class Surface:
     cx: float
     cy: float
     coefficients: tuple[float, float, float, float, float]  # a, b, c, kx, ky
-    shape: str
-    shape_params: dict[str, Any]
+    mask: Mask
     half_extent: tuple[float, float]  # |u| and |v| bounds of the shape
     # The texture covers left-view pixels [x0, x0 + size[1]) x [y0, y0 + size[0]): where either view
     # can see the surface. It is made on first use from its own seed, so hidden surfaces cost nothing
@@ -144,47 +94,7 @@ class Surface:
         return 2 * q / ((1 - b) + root), exists
 
     def inside(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        p = self.shape_params
-        if self.shape == "full":
-            return np.ones(np.broadcast(u, v).shape, bool)
-        cos, sin = math.cos(p["angle"]), math.sin(p["angle"])
-        ru, rv = u * cos + v * sin, -u * sin + v * cos
-        if self.shape == "ellipse":
-            return (ru / p["ra"]) ** 2 + (rv / p["rb"]) ** 2 <= 1
-        if self.shape == "rectangle":
-            return (np.abs(ru) <= p["ra"]) & (np.abs(rv) <= p["rb"])
-        if self.shape == "polygon":  # intersection of half-planes around the centre
-            inside = np.ones(np.broadcast(u, v).shape, bool)
-            for normal_angle, distance in zip(p["normals"], p["distances"], strict=True):
-                inside &= ru * math.cos(normal_angle) + rv * math.sin(normal_angle) <= distance
-            return inside
-        # blob: an ellipse whose radius wobbles with the angle
-        angle = np.arctan2(rv / p["rb"], ru / p["ra"])
-        wobble = 1 + sum(amp * np.cos(k * angle + phase) for k, amp, phase in p["harmonics"])
-        return (ru / p["ra"]) ** 2 + (rv / p["rb"]) ** 2 <= wobble**2
-
-
-def _random_shape(rng: np.random.Generator, radius: float) -> tuple[str, dict[str, Any], float]:
-    """A shape, its parameters and the radius that bounds it."""
-    shape = SHAPES[rng.integers(len(SHAPES))]
-    ra = radius * rng.uniform(0.5, 1.0)
-    rb = radius * rng.uniform(0.3, 1.0)
-    params: dict[str, Any] = {"angle": rng.uniform(0, np.pi), "ra": ra, "rb": rb}
-    bound = max(ra, rb)
-    if shape == "rectangle":
-        bound = math.hypot(ra, rb)
-    elif shape == "polygon":
-        sides = int(rng.integers(3, 8))
-        params["normals"] = np.sort(rng.uniform(0, 2 * np.pi, sides)).tolist()
-        params["distances"] = (ra * rng.uniform(0.4, 1.0, sides)).tolist()
-        # A polygon with too few directions could be unbounded: clip it by the ellipse's box.
-        params["normals"] += [0.0, np.pi / 2, np.pi, 3 * np.pi / 2]
-        params["distances"] += [ra, rb, ra, rb]
-        bound = math.hypot(ra, rb)
-    elif shape == "blob":
-        params["harmonics"] = [(k, rng.uniform(0, 0.15), rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5)]
-        bound = max(ra, rb) * 1.45
-    return shape, params, bound
+        return self.mask.inside(u, v)
 
 
 def _sample_disparity(rng: np.random.Generator, cfg: SyntheticConfig) -> float:
@@ -223,8 +133,7 @@ def _surface(
     cfg: SyntheticConfig,
     centre: tuple[float, float],
     extent: tuple[float, float],
-    shape: str,
-    params: dict[str, Any],
+    mask: Mask,
     coefficients: tuple[float, float, float, float, float],
 ) -> Surface:
     cx, cy = centre
@@ -236,7 +145,7 @@ def _surface(
     y0, y1 = max(math.floor(cy - rv), -1), min(math.floor(cy + rv) + 2, cfg.height + 1)
     size = (max(y1 - y0, 1), max(x1 - x0, 1))
     seed = int(rng.integers(2**63))
-    return Surface(cx, cy, coefficients, shape, params, extent, x0, y0, size, seed)
+    return Surface(cx, cy, coefficients, mask, extent, x0, y0, size, seed)
 
 
 def random_scene(rng: np.random.Generator, cfg: SyntheticConfig) -> list[Surface]:
@@ -246,21 +155,22 @@ def random_scene(rng: np.random.Generator, cfg: SyntheticConfig) -> list[Surface
     # The background must cover every right-view pixel too, i.e. left-view x up to w + its disparity.
     back_extent = ((w + far + 4) / 2, h / 2 + 2)
     back = _random_coefficients(rng, cfg, back_extent, far, slope_scale=0.0)
-    surfaces = [_surface(rng, cfg, (back_extent[0] - 2, h / 2), back_extent, "full", {}, back)]
+    surfaces = [_surface(rng, cfg, (back_extent[0] - 2, h / 2), back_extent, FULL, back)]
     if rng.random() < 0.7:  # a ground plane rising from the horizon, as in driving scenes
         horizon = h * rng.uniform(0.35, 0.7)
         depth = h - horizon
         near = cfg.min_disparity + (cfg.max_disparity - cfg.min_disparity) * rng.uniform(0.2, 0.7)
         extent = ((w + near) / 2 + 8, depth / 2)  # wide enough for what the right view sees of it
         ground = (far + (near - far) / 2, 0.0, (near - far) / depth, 0.0, 0.0)
-        surfaces.append(_surface(rng, cfg, (extent[0] - 8, horizon + depth / 2), extent, "full", {}, ground))
+        surfaces.append(_surface(rng, cfg, (extent[0] - 8, horizon + depth / 2), extent, FULL, ground))
     for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1))):
         radius = min(h, w) * math.exp(rng.uniform(math.log(0.05), math.log(0.45)))
-        shape, params, bound = _random_shape(rng, radius)
+        mask = random_mask(rng, radius)
+        bound = mask.bound
         cx = rng.uniform(-0.1 * w, 1.15 * w)  # objects right of the frame can still show in the right view
         cy = rng.uniform(-0.1 * h, 1.1 * h)
         coefficients = _random_coefficients(rng, cfg, (bound, bound), _sample_disparity(rng, cfg), 1.0)
-        surfaces.append(_surface(rng, cfg, (cx, cy), (bound, bound), shape, params, coefficients))
+        surfaces.append(_surface(rng, cfg, (cx, cy), (bound, bound), mask, coefficients))
     return surfaces
 
 

@@ -1,0 +1,1 @@
+"""The 3D synthetic world: ray-cast stereo scenes with exact disparity."""
