@@ -277,6 +277,8 @@ def make_synthetic_cases(w: Path) -> list[tuple[list[str], str]]:
             [f"root={w / 'new'}", "data.synthetic.generator=5"],
             "data.synthetic.generator=5: expected a mapping",
         ),
+        ([f"root={w / 'new'}", "data=world", f"textures={w / 'no_photos'}"], "no_photos: no such directory"),
+        ([f"root={w / 'new'}", "data=world", f"textures={w / 'text.txt'}"], "text.txt: not a directory"),
     ]
 
 

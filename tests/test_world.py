@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from stereo_attn.data.readers.sceneflow import SceneFlow
 from stereo_attn.data.synthetic.masks import FULL, Mask
 from stereo_attn.data.synthetic.world.camera import StereoRig
 from stereo_attn.data.synthetic.world.config import WorldConfig
@@ -16,6 +19,8 @@ from stereo_attn.data.synthetic.world.dataset import WorldStereo, render_pair
 from stereo_attn.data.synthetic.world.layout import random_lighting, random_material
 from stereo_attn.data.synthetic.world.render import World, cast, render_view, shade, visible_in_right
 from stereo_attn.data.synthetic.world.shapes import Cutout, Polyhedron, Sphere, box, frame_from_normal
+
+from helpers.project import ROOT
 
 SMALL = WorldConfig(
     height=48, width=96, min_disparity=2.0, max_disparity=30.0, min_objects=12, max_objects=20
@@ -237,3 +242,25 @@ def test_every_left_pixel_shows_a_surface_and_the_views_differ() -> None:
     assert (pair.left.shape >= 0).all() and (pair.right.shape >= 0).all()
     assert not np.array_equal(pair.sample["left"], pair.sample["right"])
     np.testing.assert_array_equal(visible_in_right(pair.world, pair.left.depth), pair.sample["valid_noc"])
+
+
+def test_make_synthetic_writes_the_world_in_the_scene_flow_layout_read_back_exactly(tmp_path) -> None:
+    _photos(tmp_path / "photos", [(200, 120, 40), (30, 90, 200)])
+    size = ["data.synthetic.generator.height=48", "data.synthetic.generator.width=96"]
+    command = [
+        sys.executable, "scripts/make_synthetic.py", "data=world", f"root={tmp_path / 'out'}", "count=3",
+        f"textures={tmp_path / 'photos'}", *size, f"hydra.run.dir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    generated = WorldStereo("test", 3, 0, {"height": 48, "width": 96, "textures": str(tmp_path / "photos")})
+    read = SceneFlow(tmp_path / "out", split="TEST")
+    assert len(read) == 3
+    for index in range(3):
+        original, loaded = generated[index], read[index]
+        np.testing.assert_array_equal(loaded["disparity"], original["disparity"])
+        np.testing.assert_array_equal(loaded["valid_noc"], original["valid_noc"])
+        assert not loaded["valid_noc"].all()  # the occlusion masks came through
+        for view in ("left", "right"):  # PNG keeps 8 bits: the writer's rounding, exactly
+            expected = (np.rint(original[view].astype(np.float64) * 255) / 255).astype(np.float32)
+            np.testing.assert_array_equal(loaded[view], expected)
