@@ -18,7 +18,7 @@ from stereo_attn.data.synthetic.world.config import WorldConfig
 from stereo_attn.data.synthetic.world.dataset import WorldStereo, render_pair
 from stereo_attn.data.synthetic.world.layout import random_lighting, random_material
 from stereo_attn.data.synthetic.world.render import World, cast, render_view, shade, visible_in_right
-from stereo_attn.data.synthetic.world.shapes import Cutout, Polyhedron, Sphere, box, frame_from_normal
+from stereo_attn.data.synthetic.world.shapes import Cutout, Polyhedron, Sphere, frame_from_normal, room
 
 from helpers.project import ROOT
 
@@ -100,7 +100,7 @@ def test_left_and_right_disparity_maps_agree_where_both_see_the_point(index: int
 
 def _world(rig: StereoRig, shapes: list) -> World:
     rng = np.random.default_rng(0)
-    materials = [[random_material(rng, SMALL, None, 0.01)] * 6 for _ in shapes]
+    materials = [[random_material(rng, SMALL, None, 0.01)] for _ in shapes]
     return World(rig, shapes, materials, random_lighting(rng))
 
 
@@ -112,8 +112,8 @@ def test_disparity_of_a_slanted_plane_and_a_sphere_is_f_b_over_z() -> None:
     plane = Cutout(plane_point, frame_from_normal(normal), math.inf, FULL)
     sphere_centre, radius = np.array([-0.5, 0.3, 4.0]), 0.8
     sphere = Sphere(sphere_centre, np.eye(3), radius, radius)
-    room = box(np.zeros(3), np.eye(3), np.array([50.0, 50.0, 50.0]), inside=True)
-    world = _world(rig, [room, plane, sphere])
+    walls = room(np.zeros(3), np.eye(3), np.array([50.0, 50.0, 50.0]))
+    world = _world(rig, [*walls, plane, sphere])
     view = render_view(world, "left")
     ys, xs = np.mgrid[: rig.height, : rig.width]
     rays = np.stack(
@@ -127,8 +127,8 @@ def test_disparity_of_a_slanted_plane_and_a_sphere_is_f_b_over_z() -> None:
     disc = b * b - 4 * a * c
     sphere_z = np.where(disc >= 0, (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a), np.inf)
     expected_z = np.minimum(np.where(plane_z > 0, plane_z, np.inf), sphere_z)
-    on_sphere = view.shape == 2
-    assert on_sphere.sum() > 200 and (view.shape == 1).sum() > 200
+    on_sphere, on_plane = view.shape == 7, view.shape == 6
+    assert on_sphere.sum() > 200 and on_plane.sum() > 200
     np.testing.assert_array_equal(on_sphere, sphere_z < plane_z)
     disparity = rig.disparity(view.depth)
     np.testing.assert_allclose(disparity, rig.focal * rig.baseline / expected_z, rtol=1e-9)
@@ -136,18 +136,18 @@ def test_disparity_of_a_slanted_plane_and_a_sphere_is_f_b_over_z() -> None:
     right = render_view(world, "right")
     origin = np.array([rig.baseline, 0, 0])  # the rays are the same; the origin moves
     plane_z_right = (normal @ (plane_point - origin)) / (rays @ normal)
-    np.testing.assert_allclose(right.depth[right.shape == 1], plane_z_right[right.shape == 1], rtol=1e-9)
+    np.testing.assert_allclose(right.depth[right.shape == 6], plane_z_right[right.shape == 6], rtol=1e-9)
 
 
 def test_a_cutout_is_seen_only_inside_its_mask() -> None:
     rig = StereoRig(height=40, width=40, focal=40.0, baseline=0.1)
     mask = Mask("rectangle", {"angle": 0.0, "ra": 1.0, "rb": 0.5}, math.hypot(1.0, 0.5))
     cutout = Cutout(np.array([0.0, 0.0, 5.0]), np.eye(3), mask.bound, mask)
-    room = box(np.zeros(3), np.eye(3), np.array([50.0, 50.0, 50.0]), inside=True)
-    view = render_view(_world(rig, [room, cutout]), "left")
+    walls = room(np.zeros(3), np.eye(3), np.array([50.0, 50.0, 50.0]))
+    view = render_view(_world(rig, [*walls, cutout]), "left")
     ys, xs = np.mgrid[:40, :40]
     x, y = (xs - 19.5) / 40 * 5, (ys - 19.5) / 40 * 5
-    np.testing.assert_array_equal(view.shape == 1, (np.abs(x) <= 1.0) & (np.abs(y) <= 0.5))
+    np.testing.assert_array_equal(view.shape == 6, (np.abs(x) <= 1.0) & (np.abs(y) <= 0.5))
 
 
 def test_disparities_stay_in_the_configured_range() -> None:

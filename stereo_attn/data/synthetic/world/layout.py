@@ -28,6 +28,7 @@ from stereo_attn.data.synthetic.world.shapes import (
     frame_from_normal,
     prism,
     random_rotation,
+    room,
     rotation_about,
 )
 
@@ -83,7 +84,7 @@ def _steepest_ray(rig: StereoRig) -> float:
     return math.sqrt(1 + (rig.width / 2 / rig.focal) ** 2 + (rig.height / 2 / rig.focal) ** 2)
 
 
-def random_room(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> Shape:
+def random_room(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> list[Cutout]:
     """A box around both cameras: a room with near walls, or an open scene (ground, far walls, sky)."""
     nearest = rig.depth(cfg.max_disparity) * _steepest_ray(rig) * 1.02 + rig.baseline
     span = cfg.max_disparity - cfg.min_disparity
@@ -103,7 +104,7 @@ def random_room(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> S
         rotation_about([0, 1, 0], yaw) @ rotation_about([1, 0, 0], pitch) @ rotation_about([0, 0, 1], roll)
     )
     # Rotating the box about the camera keeps every wall's distance to it: the bound above still holds.
-    return box(rotation @ middle, rotation, half, inside=True)
+    return room(rotation @ middle, rotation, half)
 
 
 def random_slanted_plane(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> Cutout:
@@ -202,10 +203,10 @@ def random_lighting(rng: np.random.Generator) -> Lighting:
 def random_world(rng: np.random.Generator, cfg: WorldConfig, photos: PhotoLibrary | None = None) -> World:
     """A room or backdrop, up to two large slanted planes, then the configured number of objects."""
     rig = random_rig(rng, cfg)
-    room = random_room(rng, rig, cfg)
-    wall_pixel = room.offsets.min() / rig.focal
-    shapes: list[Shape] = [room]
-    materials = [[random_material(rng, cfg, photos, wall_pixel, flat_chance=0.3) for _ in range(6)]]
+    shapes: list[Shape] = list(random_room(rng, rig, cfg))
+    materials = [
+        [random_material(rng, cfg, photos, wall.centre[2] / rig.focal, flat_chance=0.3)] for wall in shapes
+    ]
     for _ in range(int(rng.integers(0, 3))):
         plane = random_slanted_plane(rng, rig, cfg)
         shapes.append(plane)

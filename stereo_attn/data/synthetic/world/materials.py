@@ -99,8 +99,9 @@ class Material:
                 levels[index], (tx[chosen] + 0.5) * scale - 0.5, (ty[chosen] + 0.5) * scale - 0.5
             )
         colour *= np.float32(1 / 255)
-        grey = colour.mean(axis=1, keepdims=True)
-        colour = grey + np.float32(self.saturation) * (colour - grey)
+        if self.saturation != 1:
+            grey = colour @ np.full((3, 1), 1 / 3, np.float32)
+            colour = grey + np.float32(self.saturation) * (colour - grey)
         colour *= np.asarray(self.tint, np.float32)
         np.clip(colour, 0, 1, out=colour)
         return cv2.pow(colour, 2.2)  # display to linear
@@ -120,9 +121,12 @@ class Lighting:
         diffuse = self.ambient + np.maximum(cosines, 0) @ self.intensities
         radiance = albedo * diffuse[:, None].astype(np.float32)
         if material.specular > 0:
-            halfway = self.directions[None, :, :] + view[:, None, :]
-            halfway /= np.linalg.norm(halfway, axis=-1, keepdims=True)
-            alignment = np.maximum((normal[:, None, :] * halfway).sum(-1), 0) * (cosines > 0)
-            highlight = (alignment**material.shininess) @ self.intensities
+            highlight = np.zeros(len(normal), np.float32)
+            for light, intensity in zip(self.directions.astype(np.float32), self.intensities, strict=True):
+                halfway = view + light
+                length = np.sqrt(np.einsum("ij,ij->i", halfway, halfway))
+                alignment = np.einsum("ij,ij->i", normal, halfway) / length
+                lit = np.maximum(alignment, 0) * (normal @ light > 0)
+                highlight += np.float32(intensity) * lit ** np.float32(material.shininess)
             radiance += (material.specular * highlight)[:, None].astype(np.float32)
         return radiance

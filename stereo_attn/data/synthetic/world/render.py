@@ -109,7 +109,7 @@ def shade(world: World, side: str, x: np.ndarray, y: np.ndarray, hits: Hits) -> 
         view = -np.stack([X_s, Y_s, np.ones_like(X_s)], axis=-1) / ray_norm[:, None]
         # Scene units per pixel on the surface: the distance over the focal length, stretched by the
         # obliquity (the geometric mean of the footprint's two axes), for the texture's mip level.
-        obliquity = np.maximum(np.abs((normal * view).sum(-1)), 0.05)
+        obliquity = np.maximum(np.abs(np.einsum("ij,ij->i", normal, view)), 0.05)
         footprint = z * ray_norm / np.float32(rig.focal) / np.sqrt(obliquity)
         materials = world.materials[index]
         if len(materials) == 1:

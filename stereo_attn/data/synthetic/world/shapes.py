@@ -11,17 +11,18 @@ two flat arrays for scattered sub-pixel rays. Every shape answers two questions:
   point alone, so a point seen by both cameras gets the same texture in both views.
 
 Shapes are placed by a centre and a rotation (local to world). Solids are convex (sphere, capped
-cylinder, convex polyhedra: boxes, prisms), so a ray meets each in one interval; the room is a box seen
-from inside, which every ray leaves exactly once.
+cylinder, convex polyhedra: boxes, prisms), so a ray meets each in one interval; a room is six
+unbounded walls.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from stereo_attn.data.synthetic.masks import Mask
+from stereo_attn.data.synthetic.masks import FULL, Mask
 
 Array = np.ndarray
 
@@ -98,10 +99,16 @@ class Cutout(Shape):
     mask: Mask = field(default=None)  # type: ignore[assignment]
 
     def depth(self, ox: float, X: Array, Y: Array) -> Array:
-        origin, (dx, dy, dz) = self.local_ray(ox, X, Y)
+        rot = self.rotation
+        origin = rot.T @ (np.array([ox, 0.0, 0.0]) - self.centre)
+        dz = rot[0, 2] * X + rot[1, 2] * Y + rot[2, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             t = -origin[2] / dz
-            hit = (t > 0) & self.mask.inside(origin[0] + t * dx, origin[1] + t * dy)
+            hit = t > 0
+            if self.mask is not FULL:  # walls are unbounded: no need for the point in the plane
+                dx = rot[0, 0] * X + rot[1, 0] * Y + rot[2, 0]
+                dy = rot[0, 1] * X + rot[1, 1] * Y + rot[2, 1]
+                hit &= self.mask.inside(origin[0] + t * dx, origin[1] + t * dy)
         return np.where(hit, t, np.inf)
 
     def surface(self, ox: float, X: Array, Y: Array, z: Array) -> tuple[Array, Array, Array]:
@@ -177,15 +184,10 @@ class Cylinder(Shape):
 
 @dataclass
 class Polyhedron(Shape):
-    """A convex polyhedron {p : n_k . p <= h_k} in the local frame: boxes, prisms, slabs.
-
-    ``inside`` makes it a room: the cameras are within it and see the faces from inside, each ray
-    hitting the face it leaves through.
-    """
+    """A convex polyhedron {p : n_k . p <= h_k} in the local frame: boxes, prisms, slabs."""
 
     normals: Array = field(default=None)  # type: ignore[assignment]  # (k, 3) unit, local
     offsets: Array = field(default=None)  # type: ignore[assignment]  # (k,)
-    inside: bool = False
 
     def __post_init__(self) -> None:
         self.world_face_normals = self.normals @ self.rotation.T
@@ -201,19 +203,10 @@ class Polyhedron(Shape):
             numerator = offset - nx * ox
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = numerator / denominator
-            if self.inside:  # the cameras are inside: only where the ray leaves matters
-                leave = (
-                    np.where(denominator > 0, t, np.inf)
-                    if leave is None
-                    else np.where(denominator > 0, np.minimum(leave, t), leave)
-                )
-                continue
             face_enter = np.where(denominator < 0, t, np.where(numerator < 0, np.inf, -np.inf))
             face_leave = np.where(denominator > 0, t, np.where(numerator < 0, -np.inf, np.inf))
             enter = face_enter if enter is None else np.maximum(enter, face_enter)
             leave = face_leave if leave is None else np.minimum(leave, face_leave)
-        if self.inside:
-            return leave
         return np.where((enter <= leave) & (enter > 0), enter, np.inf)
 
     def surface(self, ox: float, X: Array, Y: Array, z: Array) -> tuple[Array, Array, Array]:
@@ -221,16 +214,29 @@ class Polyhedron(Shape):
         # The point lies on the face whose plane it is closest to (residual ~0, all others negative).
         dtype = local.dtype
         face = np.argmax(local @ self.normals.T.astype(dtype) - self.offsets.astype(dtype), axis=1)
-        normal = (self.world_face_normals * (-1.0 if self.inside else 1.0)).astype(dtype)[face]
+        normal = self.world_face_normals.astype(dtype)[face]
         first, second = self.first_tangents.astype(dtype)[face], self.second_tangents.astype(dtype)[face]
         uv = np.stack([(local * first).sum(-1), (local * second).sum(-1)], axis=-1)
         return face, normal, uv
 
 
-def box(centre: Array, rotation: Array, half_sizes: Array, inside: bool = False) -> Polyhedron:
+def box(centre: Array, rotation: Array, half_sizes: Array) -> Polyhedron:
     normals = np.concatenate([np.eye(3), -np.eye(3)])
     offsets = np.concatenate([half_sizes, half_sizes]).astype(float)
-    return Polyhedron(centre, rotation, float(np.linalg.norm(half_sizes)), normals, offsets, inside)
+    return Polyhedron(centre, rotation, float(np.linalg.norm(half_sizes)), normals, offsets)
+
+
+def room(centre: Array, rotation: Array, half_sizes: Array) -> list[Cutout]:
+    """The six walls of a box the cameras stand in, as unbounded planes: from inside, the nearest wall
+    a ray meets is the one it leaves the box through."""
+    walls = []
+    for axis in range(3):
+        for sign in (1.0, -1.0):
+            normal = sign * rotation[:, axis]
+            walls.append(
+                Cutout(centre + normal * half_sizes[axis], frame_from_normal(normal), math.inf, FULL)
+            )
+    return walls
 
 
 def prism(centre: Array, rotation: Array, corners: Array, half_length: float) -> Polyhedron:
