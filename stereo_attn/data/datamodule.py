@@ -20,6 +20,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from stereo_attn.data.readers.eth3d import ETH3D
 from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
 from stereo_attn.data.readers.middlebury import Middlebury2014
+from stereo_attn.data.readers.middlebury2006 import Middlebury2006
 from stereo_attn.data.readers.sceneflow import SceneFlow
 from stereo_attn.data.sample import Sample, to_tensors
 from stereo_attn.data.sampling import EpochAugmented, EpochSampler, ShardSampler
@@ -34,6 +35,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "kitti2015": Kitti2015,
     "kitti2012": Kitti2012,
     "middlebury": Middlebury2014,
+    "middlebury2006": Middlebury2006,
     "eth3d": ETH3D,
 }
 

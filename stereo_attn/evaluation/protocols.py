@@ -25,6 +25,7 @@ class Protocol:
 PROTOCOLS = {
     "synthetic": Protocol("all", range_cut=True),
     "world": Protocol("all", range_cut=True),
+    "aloe": Protocol("all", range_cut=False),  # dense: every pixel with ground truth
     "sceneflow": Protocol("all", range_cut=True),
     "kitti2015": Protocol("all", range_cut=False),
     "kitti2012": Protocol("all", range_cut=False),
