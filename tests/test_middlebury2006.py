@@ -82,7 +82,7 @@ def test_the_shipped_aloe_pair_reads_at_its_documented_sizes() -> None:
 def test_evaluate_scores_the_shipped_checkpoint_and_sgbm_on_aloe(tmp_path: Path) -> None:
     output = tmp_path / "aloe.json"
     command = [
-        sys.executable, "scripts/evaluate.py", "data=aloe", "data.scale=0.25", "baseline=sgbm",
+        sys.executable, "scripts/evaluate.py", "data=aloe", "data.test.0.scale=0.25", "baseline=sgbm",
         f"output={output}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
