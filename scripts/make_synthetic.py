@@ -18,8 +18,9 @@ def run(cfg: DictConfig) -> str:
     root = options.path(cfg.root, "root")
     generator, seed = synthetic_from_config(cfg)
     count = export_synthetic(
-        root, cfg.split, cfg.count, seed, generator, cfg.frames_per_sequence, overwrite=cfg.overwrite
-    )
+        root, cfg.split, cfg.count, seed, generator, cfg.frames_per_sequence,
+        overwrite=cfg.overwrite, workers=cfg.workers,
+    )  # fmt: skip
     return f"wrote {count} {cfg.split} pairs under {root}"
 
 

@@ -278,6 +278,7 @@ def make_synthetic_cases(w: Path) -> list[tuple[list[str], str]]:
             "data.synthetic.generator=5: expected a mapping",
         ),
         ([f"root={w / 'new'}", "data=world", f"textures={w / 'no_photos'}"], "no_photos: no such directory"),
+        ([f"root={w / 'new'}", "workers=-1"], "workers=-1: expected an integer >= 0"),
         ([f"root={w / 'new'}", "data=world", f"textures={w / 'text.txt'}"], "text.txt: not a directory"),
     ]
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from stereo_attn.data.readers.sceneflow import SceneFlow
+from stereo_attn.data.synthetic.export import export_synthetic
 from stereo_attn.data.synthetic.masks import FULL, Mask
 from stereo_attn.data.synthetic.world.camera import StereoRig
 from stereo_attn.data.synthetic.world.config import WorldConfig
@@ -264,3 +265,14 @@ def test_make_synthetic_writes_the_world_in_the_scene_flow_layout_read_back_exac
         for view in ("left", "right"):  # PNG keeps 8 bits: the writer's rounding, exactly
             expected = (np.rint(original[view].astype(np.float64) * 255) / 255).astype(np.float32)
             np.testing.assert_array_equal(loaded[view], expected)
+
+
+def test_exporting_with_worker_processes_writes_the_same_files(tmp_path) -> None:
+    for workers in (0, 2):
+        export_synthetic(tmp_path / str(workers), "train", 3, 5, SMALL, progress=False, workers=workers)
+    written = sorted(
+        path.relative_to(tmp_path / "0") for path in (tmp_path / "0").rglob("*") if path.is_file()
+    )
+    assert len(written) == 3 * 4  # left, right, disparity, occlusion
+    for relative in written:
+        assert (tmp_path / "0" / relative).read_bytes() == (tmp_path / "2" / relative).read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stereo_attn import options
@@ -32,6 +33,10 @@ def pair_paths(root: Path, split: str, index: int, frames_per_sequence: int) -> 
     }
 
 
+def _as_is(sample: dict) -> dict:
+    return sample
+
+
 def export_synthetic(
     root: str | Path,
     split: str,
@@ -41,6 +46,7 @@ def export_synthetic(
     frames_per_sequence: int = 10,
     progress: bool = True,
     overwrite: bool = False,
+    workers: int = 0,
 ) -> int:
     """Write ``count`` pairs of a split under ``root``; returns the count.
 
@@ -49,20 +55,23 @@ def export_synthetic(
     without ``valid_noc`` gets none. The split's three folders (``frames_finalpass/<SPLIT>``,
     ``disparity/<SPLIT>``, ``disparity_occlusions/<SPLIT>``) appear only when every pair is written. A
     root that already holds that split is refused unless ``overwrite``, which replaces it: pairs of two
-    runs are never mixed.
+    runs are never mixed. ``workers`` > 0 generates pairs in that many processes (written in order).
     """
     options.choice(split, "split", list(SPLIT_FOLDERS))
     count = options.integer(count, "count", minimum=1)
     frames_per_sequence = options.integer(frames_per_sequence, "frames_per_sequence", minimum=1)
     options.boolean(overwrite, "overwrite")
+    workers = options.integer(workers, "workers", minimum=0)
     dataset = generator_dataset(config or SyntheticConfig(), split, count, seed)
     kinds = ("frames_finalpass", "disparity", "disparity_occlusions")
     folders = [str(Path(kind, SPLIT_FOLDERS[split])) for kind in kinds]
     with Staging(Path(root), folders, "root", replace=overwrite) as staging:
         for folder in folders:  # each one is published, even if no sample had a mask to put in it
             (staging / folder).mkdir(parents=True)
-        for index in tqdm(range(count), desc=f"writing {split} pairs", unit="pair", disable=not progress):
-            sample = dataset[index]
+        # One pair per item, in index order; with workers the generation runs beside the writing.
+        samples = DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_as_is)
+        bar = tqdm(samples, total=count, desc=f"writing {split} pairs", unit="pair", disable=not progress)
+        for index, sample in enumerate(bar):
             paths = pair_paths(staging, split, index, frames_per_sequence)
             valid_noc = sample.get("valid_noc")
             if valid_noc is None:
