@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from stereo_attn.data.readers.sceneflow import SceneFlow
 from stereo_attn.data.synthetic.export import export_synthetic
@@ -21,7 +22,7 @@ from stereo_attn.data.synthetic.world.layout import random_lighting, random_mate
 from stereo_attn.data.synthetic.world.render import World, cast, render_view, shade, visible_in_right
 from stereo_attn.data.synthetic.world.shapes import Cutout, Polyhedron, Sphere, frame_from_normal, room
 
-from helpers.project import ROOT
+from helpers.project import ROOT, compose_config
 
 SMALL = WorldConfig(
     height=48, width=96, min_disparity=2.0, max_disparity=30.0, min_objects=12, max_objects=20
@@ -276,3 +277,20 @@ def test_exporting_with_worker_processes_writes_the_same_files(tmp_path) -> None
     assert len(written) == 3 * 4  # left, right, disparity, occlusion
     for relative in written:
         assert (tmp_path / "0" / relative).read_bytes() == (tmp_path / "2" / relative).read_bytes()
+
+
+def test_the_world_files_experiment_trains_on_exported_pairs(tmp_path) -> None:
+    export_synthetic(tmp_path / "pairs", "train", 3, 0, SMALL, progress=False)
+    overrides = ["experiment=world_files", f"data.root={tmp_path / 'pairs'}", "data.crop=[32,64]"]
+    data = compose_config("train", *overrides).data
+    assert data.max_disparity == 96 and data.val[0].name == "world"
+    module = instantiate(data)
+    module.setup("fit")
+    training = module.dataset("train")
+    assert len(training) == 3 and module.dataset("val")[0]["meta"]["dataset"] == "world"
+    exported = WorldStereo("train", 3, 0, SMALL)
+    # The training stream reads the exported pairs (augmented): each crop is a window of one of them.
+    crop = np.asarray(training[0]["disparity"])
+    assert any(
+        np.isin(crop[crop > 0].round(3), exported[i]["disparity"].round(3)).mean() > 0.99 for i in range(3)
+    )

@@ -70,11 +70,13 @@ def sgbm_scores(config: GeneratorOptions, pairs: int, seed: int, block_size: int
     return result
 
 
-def preview(config: GeneratorOptions, count: int, seed: int) -> np.ndarray:
-    """A montage of the first test pairs (left, right, colour-mapped disparity) at half size."""
+def preview(config: GeneratorOptions, count: int, seed: int, scale: float = 0.5) -> np.ndarray:
+    """A montage of the first test pairs (left, right, colour-mapped disparity), resized by ``scale``."""
     dataset = generator_dataset(config, "test", count, seed)
     montage = stereo_montage([dataset[index] for index in range(count)], config.max_disparity)
-    return cv2.resize(montage, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    if scale == 1:
+        return montage
+    return cv2.resize(montage, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
 def run(cfg: DictConfig) -> None:
@@ -82,6 +84,7 @@ def run(cfg: DictConfig) -> None:
     for key in ("speed.height", "speed.width", "speed.pairs", "speed.rounds", "sgbm.pairs", "preview_pairs"):
         options.integer(OmegaConf.select(cfg, key), key, minimum=1)
     options.integer(cfg.sgbm.block_size, "sgbm.block_size", minimum=1)
+    preview_scale = options.number(cfg.preview_scale, "preview_scale", positive=True)
     config, seed = synthetic_from_config(cfg)
     speed = generator_speed(
         config, cfg.speed.height, cfg.speed.width, cfg.speed.pairs, cfg.speed.rounds, seed
@@ -103,5 +106,5 @@ def run(cfg: DictConfig) -> None:
     write_json_atomic(cfg.output, {"speed": speed, "sgbm": sgbm, "synthetic": synthetic})
     print(f"wrote {cfg.output}")
     if cfg.preview:
-        write_image(cfg.preview, preview(config, cfg.preview_pairs, seed))
+        write_image(cfg.preview, preview(config, cfg.preview_pairs, seed, preview_scale))
         print(f"wrote {cfg.preview}")
