@@ -22,6 +22,7 @@ from stereo_attn.data.io import (
     read_kitti_disparity,
     read_mask,
     read_pfm,
+    read_photo,
     write_image,
     write_kitti_disparity,
     write_pfm,
@@ -519,3 +520,42 @@ def test_fuzz_mutated_valid_files(tmp_path: Path, kind, seed, size, mutations, c
     path = tmp_path / f"x.{kind}"
     path.write_bytes(bytes(data))
     read_all(path, PFM_READERS if kind == "pfm" else PNG_READERS)
+
+
+def _smooth_photo(height: int, width: int, cells: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(4)
+    small = rng.integers(0, 256, (max(2, height // cells), max(2, width // cells), 3)).astype(np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def test_read_photo_decodes_large_jpegs_reduced_and_resizes_to_max_side(tmp_path: Path, monkeypatch) -> None:
+    bgr = _smooth_photo(1000, 2000, cells=100)  # features of 10 px at the output size
+    path = tmp_path / "wide.jpg"
+    cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    flags = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flag: flags.append(flag) or real_imdecode(buf, flag))
+    photo = read_photo(path, 200)
+    assert flags == [cv2.IMREAD_REDUCED_COLOR_8]  # 2000 / 8 = 250 still covers 200
+    assert photo.shape == (100, 200, 3) and photo.dtype == np.uint8
+    full = cv2.imread(str(path))[..., ::-1]
+    reference = cv2.resize(full, (200, 100), interpolation=cv2.INTER_AREA)
+    # Decoded at 1/8 in the DCT, then resized: close to decoding whole and resizing.
+    assert np.abs(photo.astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_read_photo_keeps_small_photos_and_reads_pngs_exactly(tmp_path: Path) -> None:
+    bgr = _smooth_photo(48, 64)
+    cv2.imwrite(str(tmp_path / "small.png"), bgr)
+    np.testing.assert_array_equal(read_photo(tmp_path / "small.png", 1024), bgr[..., ::-1])
+    grey16 = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 20
+    cv2.imwrite(str(tmp_path / "grey16.png"), grey16)
+    photo = read_photo(tmp_path / "grey16.png", 1024)
+    assert photo.shape == (48, 64, 3)
+    np.testing.assert_array_equal(photo[..., 0], np.rint(grey16 / 65535 * 255).astype(np.uint8))
+
+
+def test_read_photo_names_a_file_that_is_not_a_photo(tmp_path: Path) -> None:
+    (tmp_path / "notes.png").write_bytes(b"hello")
+    with pytest.raises(DataFormatError, match=r"notes\.png: an unrecognised file"):
+        read_photo(tmp_path / "notes.png", 64)

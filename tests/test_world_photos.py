@@ -34,15 +34,15 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.fixture
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Paths passed to cv2.imread by the library, in order."""
+    """Paths the library decoded (through read_photo), in order."""
     calls: list[str] = []
-    real = cv2.imread
+    real = photos.read_photo
 
-    def counting(path: str, *args: object) -> np.ndarray | None:
+    def counting(path: str, *args: object) -> np.ndarray:
         calls.append(path)
         return real(path, *args)
 
-    monkeypatch.setattr(photos.cv2, "imread", counting)
+    monkeypatch.setattr(photos, "read_photo", counting)
     return calls
 
 

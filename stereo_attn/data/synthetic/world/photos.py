@@ -17,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stereo_attn.data.io import read_photo
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Pyramid levels stop before the shorter side would fall below this: smaller levels hold too few
 # pixels to crop a texture from.
@@ -128,18 +130,12 @@ class PhotoLibrary:
     def _decode(self, index: int) -> list[np.ndarray] | None:
         path = self._paths[index]
         try:
-            bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        except cv2.error:
-            bgr = None
-        if bgr is None:
-            _log.warning("textures: %s: could not be decoded, using procedural textures instead", path)
+            image = read_photo(path, self.max_side)
+        except (OSError, ValueError) as error:  # DataFormatError is a ValueError
+            _log.warning(
+                "textures: %s: could not be decoded (%s), using procedural textures instead", path, error
+            )
             return None
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        height, width = image.shape[:2]
-        scale = self.max_side / max(height, width)
-        if scale < 1:  # downsize only: upsizing would add no detail, only blur
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         levels = build_pyramid(image)
         # Cached arrays are shared by every caller: read-only so one caller can't corrupt another's.
         for level in levels:
