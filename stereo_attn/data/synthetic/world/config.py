@@ -20,10 +20,10 @@ class WorldConfig(GeneratorOptions):
     textures: str | None = None  # a folder of photos (searched recursively); None: procedural only
     photo_fraction: float = 0.7  # of surfaces textured with a photo when a folder is given
     texture_cache_mb: int = 256  # decoded photos kept per process
-    specular: float = 0.4  # share of glossy surfaces
+    specular: float = 0.25  # share of glossy surfaces
     noise_std: float = 0.01  # sensor noise per view
     photometric: float = 1.0  # scale of the differences in exposure, white balance and gamma between views
-    defocus: float = 0.3  # chance that a pair is shot with a shallow depth of field
+    defocus: float = 0.15  # chance that a pair is shot with a shallow depth of field
     jpeg: float = 0.3  # chance that each view is JPEG-compressed
 
     def __post_init__(self) -> None:

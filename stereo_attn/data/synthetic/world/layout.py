@@ -33,7 +33,7 @@ from stereo_attn.data.synthetic.world.shapes import (
 )
 
 OBJECT_KINDS = ("cutout", "box", "sphere", "cylinder", "rod", "prism")
-OBJECT_WEIGHTS = np.array([0.28, 0.16, 0.12, 0.12, 0.18, 0.14])
+OBJECT_WEIGHTS = np.array([0.30, 0.18, 0.14, 0.14, 0.10, 0.14])
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -67,7 +67,7 @@ def random_material(
         offset=(float(rng.uniform(0, 1024)), float(rng.uniform(0, 1024))),
         tint=tuple(float(g) for g in rng.uniform(0.6, 1.2) * rng.uniform(0.85, 1.15, 3)),
         saturation=float(rng.uniform(0.6, 1.3)) if photo is not None else 1.0,
-        specular=float(rng.uniform(0.1, 1.0)) if glossy else 0.0,
+        specular=float(rng.uniform(0.05, 0.6)) if glossy else 0.0,
         shininess=_log_uniform(rng, 8, 400),
         photo=photo,
         kind="flat" if photo is None and rng.random() < flat_chance else None,
@@ -88,7 +88,9 @@ def random_room(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> l
     """A box around both cameras: a room with near walls, or an open scene (ground, far walls, sky)."""
     nearest = rig.depth(cfg.max_disparity) * _steepest_ray(rig) * 1.02 + rig.baseline
     span = cfg.max_disparity - cfg.min_disparity
-    back = max(rig.depth(cfg.min_disparity + span * rng.uniform(0, 0.3) ** 2), nearest * 1.5)
+    # Half the scenes end far away, half at a middle distance: disparities across the range.
+    fraction = rng.uniform(0, 0.35) if rng.random() < 0.5 else rng.uniform(0, 0.3) ** 2
+    back = max(rig.depth(cfg.min_disparity + span * fraction), nearest * 1.5)
     if rng.random() < 0.5:  # open: far sides and sky, the ground below the cameras
         side, up = (back * rng.uniform(0.5, 2.0) for _ in range(2)), back * rng.uniform(0.5, 2.0)
         left, right = side
@@ -204,13 +206,14 @@ def random_world(rng: np.random.Generator, cfg: WorldConfig, photos: PhotoLibrar
     """A room or backdrop, up to two large slanted planes, then the configured number of objects."""
     rig = random_rig(rng, cfg)
     shapes: list[Shape] = list(random_room(rng, rig, cfg))
-    materials = [
-        [random_material(rng, cfg, photos, wall.centre[2] / rig.focal, flat_chance=0.3)] for wall in shapes
-    ]
+    materials = []
+    for wall in shapes:  # texel scale from the wall's distance to the cameras
+        distance = abs(float(wall.rotation[:, 2] @ wall.centre))
+        materials.append([random_material(rng, cfg, photos, distance / rig.focal, flat_chance=0.1)])
     for _ in range(int(rng.integers(0, 3))):
         plane = random_slanted_plane(rng, rig, cfg)
         shapes.append(plane)
-        materials.append([random_material(rng, cfg, photos, plane.centre[2] / rig.focal, flat_chance=0.2)])
+        materials.append([random_material(rng, cfg, photos, plane.centre[2] / rig.focal, flat_chance=0.1)])
     for _ in range(int(rng.integers(cfg.min_objects, cfg.max_objects + 1))):
         shape, pixel_size = random_object(rng, rig, cfg, shapes)
         shapes.append(shape)

@@ -87,17 +87,23 @@ class Material:
         shift = face * 97.0
         tx = (cos * uv[:, 0] - sin * uv[:, 1]) / self.texel_size + self.offset[0] + shift
         ty = (sin * uv[:, 0] + cos * uv[:, 1]) / self.texel_size + self.offset[1] + shift * 0.61
-        level = np.log2(np.maximum(footprint / self.texel_size, 1.0)).astype(np.int64)
-        level = np.minimum(level, len(levels) - 1)
-        colour = np.empty((len(uv), 3), np.float32)
-        for index in range(int(level.max(initial=0)) + 1):
-            chosen = level == index
-            if not chosen.any():
-                continue
-            scale = 0.5**index  # pyrDown halves: texel t of level 0 is (t + 0.5) / 2 - 0.5 one level up
-            colour[chosen] = sample_bilinear(
-                levels[index], (tx[chosen] + 0.5) * scale - 0.5, (ty[chosen] + 0.5) * scale - 0.5
-            )
+        # Trilinear: a blend of the two levels around each pixel's footprint, so the sharpness of a
+        # texture changes smoothly, alike in both views (a rounded level would put seams at
+        # different places in the two views, a difference the network should not have to learn).
+        level = np.clip(np.log2(np.maximum(footprint / self.texel_size, 1.0)), 0, len(levels) - 1)
+        lower = np.floor(level).astype(np.int64)
+        upper_weight = (level - lower).astype(np.float32)
+        colour = np.zeros((len(uv), 3), np.float32)
+        for index in range(int(lower.max(initial=0)) + 1):
+            for which, weight in ((index, 1 - upper_weight), (index + 1, upper_weight)):
+                chosen = (lower == index) & (weight > 0)
+                if which >= len(levels) or not chosen.any():
+                    continue
+                scale = 0.5**which  # pyrDown halves: texel t of level 0 is (t + 0.5) / 2 - 0.5 one up
+                sampled = sample_bilinear(
+                    levels[which], (tx[chosen] + 0.5) * scale - 0.5, (ty[chosen] + 0.5) * scale - 0.5
+                )
+                colour[chosen] += sampled * weight[chosen, None]
         colour *= np.float32(1 / 255)
         if self.saturation != 1:
             grey = colour @ np.full((3, 1), 1 / 3, np.float32)

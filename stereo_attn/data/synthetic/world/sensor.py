@@ -15,7 +15,7 @@ import numpy as np
 
 from stereo_attn.data.synthetic.world.config import WorldConfig
 
-BLUR_LEVELS = (0.0, 0.8, 1.6, 2.6)  # Gaussian sigmas (px) blended per pixel for the defocus
+BLUR_LEVELS = (0.0, 0.6, 1.0, 1.6)  # Gaussian sigmas (px) blended per pixel for the defocus
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def sample_focus(rng: np.random.Generator, cfg: WorldConfig, left_depth: np.ndar
         return None
     focus = float(left_depth.flat[rng.integers(left_depth.size)])
     spread = float(np.ptp(1 / left_depth)) + 1e-9
-    # The most out-of-focus pixels blur by 1 to 2.6 px.
-    return Focus(focus, rng.uniform(1.0, BLUR_LEVELS[-1]) / spread)
+    # The most out-of-focus pixels blur by 0.6 to 1.6 px.
+    return Focus(focus, rng.uniform(BLUR_LEVELS[1], BLUR_LEVELS[-1]) / spread)
 
 
 def _defocus(image: np.ndarray, depth: np.ndarray, focus: Focus) -> np.ndarray:
