@@ -17,7 +17,7 @@ from stereo_attn.evaluation.demo import run
 def main(cfg: DictConfig) -> None:
     folder = run_reporting_errors(lambda: run(cfg))
     print(f"\noutputs in {folder}:")
-    print(f"  pairs/            {cfg.pairs} generated test pairs (Scene Flow layout: PNG, PFM, occlusion masks)")
+    print(f"  pairs/            {cfg.pairs} generated test pairs (Scene Flow layout: PNG, PFM, occlusions)")
     print("  evaluation.json   the table above, with all/noc regions")
     print("  inference/        per pair: .pfm, _disp16.png, _color.png, _confidence.png, _depth.pfm, .ply")
 
