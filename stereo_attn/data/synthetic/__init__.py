@@ -1,2 +1,3 @@
-"""The built-in procedural stereo scenes: the generator and its dataset (``scenes.py``), its textures,
-and the export of pairs in Scene Flow's layout for the scripts that read files."""
+"""The built-in stereo generators, by name in ``generators.py``: the flat layered scenes (``scenes.py``,
+``data=synthetic``) and the ray-cast 3D world (``world/``, ``data=world``); their shared 2D masks and
+procedural textures, and the export of pairs in Scene Flow's layout for the scripts that read files."""
