@@ -92,8 +92,8 @@ def random_room(rng: np.random.Generator, rig: StereoRig, cfg: WorldConfig) -> l
     fraction = rng.uniform(0, 0.35) if rng.random() < 0.5 else rng.uniform(0, 0.3) ** 2
     back = max(rig.depth(cfg.min_disparity + span * fraction), nearest * 1.5)
     if rng.random() < 0.5:  # open: far sides and sky, the ground below the cameras
-        side, up = (back * rng.uniform(0.5, 2.0) for _ in range(2)), back * rng.uniform(0.5, 2.0)
-        left, right = side
+        up = back * rng.uniform(0.5, 2.0)
+        left, right = (back * rng.uniform(0.5, 2.0) for _ in range(2))
         floor = nearest * _log_uniform(rng, 1.0, 6.0)
     else:  # a room
         left, right, up, floor = (rng.uniform(nearest, max(back, nearest * 1.1)) for _ in range(4))
