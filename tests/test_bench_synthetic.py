@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import torch
 
 from stereo_attn.bench.synthetic import run
 
@@ -17,6 +18,16 @@ TINY = [
     "data.synthetic.generator.height=48", "data.synthetic.generator.width=96",
     "data.synthetic.generator.max_disparity=24", "preview_pairs=2",
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The speed benchmark pins torch and OpenCV to one thread, as in a DataLoader worker; later tests in
+    this process (resume tests compare against a subprocess) need the defaults back."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
 
 
 @pytest.mark.parametrize(("data", "scale"), [("synthetic", 0.5), ("world", 1.0)])
