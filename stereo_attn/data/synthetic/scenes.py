@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from stereo_attn.data.sample import Sample, make_sample
+from stereo_attn.data.synthetic.dataset import GeneratedStereo
 from stereo_attn.data.synthetic.masks import FULL, Mask, random_mask
 from stereo_attn.data.synthetic.options import GeneratorOptions
 from stereo_attn.data.synthetic.textures import make_texture
-
-SPLITS = {"train": 0, "val": 1, "test": 2}
 
 
 @dataclass(frozen=True)
@@ -97,9 +94,8 @@ class Surface:
         return self.mask.inside(u, v)
 
 
-def _sample_disparity(rng: np.random.Generator, cfg: SyntheticConfig) -> float:
+def sample_disparity(rng: np.random.Generator, low: float, high: float) -> float:
     """Half uniform in disparity, half log-uniform (uniform in depth): scenes have many far things."""
-    low, high = cfg.min_disparity, cfg.max_disparity
     if rng.random() < 0.5:
         return float(rng.uniform(low, high))
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
@@ -169,7 +165,9 @@ def random_scene(rng: np.random.Generator, cfg: SyntheticConfig) -> list[Surface
         bound = mask.bound
         cx = rng.uniform(-0.1 * w, 1.15 * w)  # objects right of the frame can still show in the right view
         cy = rng.uniform(-0.1 * h, 1.1 * h)
-        coefficients = _random_coefficients(rng, cfg, (bound, bound), _sample_disparity(rng, cfg), 1.0)
+        coefficients = _random_coefficients(
+            rng, cfg, (bound, bound), sample_disparity(rng, cfg.min_disparity, cfg.max_disparity), 1.0
+        )
         surfaces.append(_surface(rng, cfg, (cx, cy), (bound, bound), mask, coefficients))
     return surfaces
 
@@ -258,37 +256,10 @@ def generate(rng: np.random.Generator, cfg: SyntheticConfig) -> Sample:
     return make_sample(left, right, disparity, np.ones_like(noc), meta, valid_noc=noc)
 
 
-class SyntheticStereo(torch.utils.data.Dataset):
-    """``length`` generated pairs of one split; pair i of a split is the same on every machine and worker.
+class SyntheticStereo(GeneratedStereo):
+    """``length`` generated pairs of one split (see ``GeneratedStereo``)."""
 
-    Each pair has its own random stream, seeded by (seed, split, index): splits never share a scene.
-    """
+    options = SyntheticConfig
 
-    def __init__(
-        self,
-        split: str = "train",
-        length: int = 1000,
-        seed: int = 0,
-        config: SyntheticConfig | dict[str, Any] | None = None,
-        transform: Any = None,
-    ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        if length < 1:
-            raise ValueError(f"length must be >= 1, got {length}")
-        self.split, self.length, self.seed = split, length, seed
-        self.config = SyntheticConfig.from_options(config)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return self.length
-
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, SPLITS[self.split], index]))
-
-    def __getitem__(self, index: int) -> Any:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} pairs")
-        sample = generate(self.rng(index), self.config)
-        sample["meta"].update(split=self.split, index=index, seed=self.seed)
-        return sample if self.transform is None else self.transform(sample)
+    def generate(self, rng: np.random.Generator) -> Sample:
+        return generate(rng, self.config)

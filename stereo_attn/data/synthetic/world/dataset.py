@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from stereo_attn.data.sample import Sample, make_sample
-from stereo_attn.data.synthetic.scenes import SPLITS
+from stereo_attn.data.synthetic.dataset import GeneratedStereo
 from stereo_attn.data.synthetic.world.config import WorldConfig
 from stereo_attn.data.synthetic.world.layout import random_world
 from stereo_attn.data.synthetic.world.photos import PhotoLibrary
@@ -44,41 +43,20 @@ def render_pair(
     return RenderedPair(world, left, right, visible, sample)
 
 
-class WorldStereo(torch.utils.data.Dataset):
-    """``length`` rendered pairs of one split; each pair has its own random stream, seeded by
-    (seed, split, index), so splits never share a scene and every worker renders the same pair."""
+class WorldStereo(GeneratedStereo):
+    """``length`` rendered pairs of one split (see ``GeneratedStereo``); photos from ``config.textures``."""
 
-    def __init__(
-        self,
-        split: str = "train",
-        length: int = 1000,
-        seed: int = 0,
-        config: WorldConfig | dict[str, Any] | None = None,
-        transform: Any = None,
-    ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        if length < 1:
-            raise ValueError(f"length must be >= 1, got {length}")
-        self.split, self.length, self.seed = split, length, seed
-        self.config = WorldConfig.from_options(config)
-        self.transform = transform
+    options = WorldConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.photos = None
         if self.config.textures is not None:
             self.photos = PhotoLibrary(self.config.textures, cache_bytes=self.config.texture_cache_mb * 2**20)
 
-    def __len__(self) -> int:
-        return self.length
-
-    def rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, SPLITS[self.split], index]))
-
     def render(self, index: int) -> RenderedPair:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} pairs")
+        """Pair ``index`` with the world and views that made it."""
         return render_pair(self.rng(index), self.config, self.photos)
 
-    def __getitem__(self, index: int) -> Any:
-        sample = self.render(index).sample
-        sample["meta"].update(split=self.split, index=index, seed=self.seed)
-        return sample if self.transform is None else self.transform(sample)
+    def generate(self, rng: np.random.Generator) -> Sample:
+        return render_pair(rng, self.config, self.photos).sample

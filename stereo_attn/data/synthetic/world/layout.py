@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from stereo_attn.data.synthetic.masks import WORLD_KINDS, Mask, random_mask
+from stereo_attn.data.synthetic.scenes import sample_disparity
 from stereo_attn.data.synthetic.world.camera import StereoRig
 from stereo_attn.data.synthetic.world.config import WorldConfig
 from stereo_attn.data.synthetic.world.materials import Lighting, Material
@@ -38,11 +39,6 @@ OBJECT_WEIGHTS = np.array([0.30, 0.18, 0.14, 0.14, 0.10, 0.14])
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
-
-
-def sample_disparity(rng: np.random.Generator, low: float, high: float) -> float:
-    """Half uniform in disparity, half uniform in log-disparity: scenes hold many far things."""
-    return float(rng.uniform(low, high)) if rng.random() < 0.5 else _log_uniform(rng, low, high)
 
 
 def random_material(
