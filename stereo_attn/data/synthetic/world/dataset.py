@@ -18,13 +18,12 @@ from stereo_attn.data.synthetic.world.sensor import develop, sample_exposures, s
 
 @dataclass
 class RenderedPair:
-    """A pair with what made it: the world, both views' radiance, depth and shapes, the visibility."""
+    """A pair with what made it: the world, and both views' radiance, depth and shapes."""
 
     world: World
     left: View
     right: View
-    visible: np.ndarray  # left pixels seen by the right camera
-    sample: Sample
+    sample: Sample  # valid_noc: the left pixels the right camera sees
 
 
 def render_pair(
@@ -40,7 +39,7 @@ def render_pair(
     disparity = world.rig.disparity(left.depth).astype(np.float32)
     meta = {"dataset": "world", "left_path": "", "right_path": ""}
     sample = make_sample(left_image, right_image, disparity, np.isfinite(disparity), meta, valid_noc=visible)
-    return RenderedPair(world, left, right, visible, sample)
+    return RenderedPair(world, left, right, sample)
 
 
 class WorldStereo(GeneratedStereo):
