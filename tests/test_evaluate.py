@@ -121,7 +121,7 @@ def test_wandb_logging_holds_the_summary_and_the_worst_images(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr[-3000:]
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
-    (row,) = [row for row in history(run_file) if "model/epe" in row]
+    (row,) = [row for row in history(run_file, {"model/epe"}) if "model/epe" in row]
     assert row["model/epe"] == pytest.approx(json.loads(output.read_text())["model"]["epe"])
     assert row["worst/count"] == 2 and (run_file.parent / "files" / row["worst/filenames"][0]).is_file()
 

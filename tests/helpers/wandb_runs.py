@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -38,8 +39,21 @@ def read_records(path: Path) -> list[wandb_internal_pb2.Record]:
     return records
 
 
-def history(path: Path) -> list[dict]:
-    """Every logged row, as {key: value}."""
+def history(
+    path: Path, expected: frozenset[str] | set[str] = frozenset(), timeout: float = 30.0
+) -> list[dict]:
+    """Every logged row, as {key: value}, once the rows hold every key of ``expected`` (or ``timeout``
+    seconds have passed): W&B's core process writes the file, and under load its last records were
+    seen to land after ``finish()`` had returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = _rows(path)
+        if expected <= {key for row in rows for key in row} or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def _rows(path: Path) -> list[dict]:
     rows = []
     for record in read_records(path):
         if record.WhichOneof("record_type") == "history":
