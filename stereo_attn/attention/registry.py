@@ -8,6 +8,7 @@ from torch import nn
 
 from stereo_attn.attention.dot_product import DotProductAttention3d
 from stereo_attn.attention.efficient import EfficientAttention3d
+from stereo_attn.attention.guided import ImageGuidedAttention3d
 from stereo_attn.attention.polynl import PolyNL3d
 from stereo_attn.attention.soft import SoftAttention3d
 
@@ -17,17 +18,25 @@ ATTENTION_BLOCKS: dict[str, type[nn.Module]] = {
     "polynl": PolyNL3d,
     "dot_product": DotProductAttention3d,
 }
+# Blocks that also read the left image's features at the volume's pixels: forward(volume, guide).
+GUIDED_BLOCKS: dict[str, type[nn.Module]] = {"guided": ImageGuidedAttention3d}
 
 
-def build_attention(name: str, channels: int, **options: Any) -> nn.Module:
-    """A residual block (B, C, D, H, W) -> (B, C, D, H, W); ``none`` is the identity."""
+def build_attention(name: str, channels: int, guide_channels: int | None = None, **options: Any) -> nn.Module:
+    """A residual block (B, C, D, H, W) -> (B, C, D, H, W); ``none`` is the identity. A guided block
+    (``GUIDED_BLOCKS``) needs ``guide_channels``, the width of the image features it is given."""
     if name == "none":
         if options:
             raise ValueError(f"attention 'none' takes no options, got {sorted(options)}")
         return nn.Identity()
-    if name not in ATTENTION_BLOCKS:
-        raise ValueError(f"unknown attention block {name!r}; expected one of {[*ATTENTION_BLOCKS, 'none']}")
+    if name in GUIDED_BLOCKS:
+        if guide_channels is None:
+            raise ValueError(f"attention {name!r} needs image features: guide_channels is not given")
+        options = {"guide_channels": guide_channels, **options}
+    elif name not in ATTENTION_BLOCKS:
+        known = [*ATTENTION_BLOCKS, *GUIDED_BLOCKS, "none"]
+        raise ValueError(f"unknown attention block {name!r}; expected one of {known}")
     try:
-        return ATTENTION_BLOCKS[name](channels, **options)
+        return {**ATTENTION_BLOCKS, **GUIDED_BLOCKS}[name](channels, **options)
     except TypeError as error:  # an option the block does not have
         raise ValueError(f"attention {name!r}: {error}") from None

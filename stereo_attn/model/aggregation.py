@@ -2,31 +2,46 @@
 
 Places are ``quarter`` (the whole 1/4 volume after the stem: every voxel), ``eighth`` and ``sixteenth``
 (inside each hourglass). Each place gets the configured block, optionally overridden per place, with
-the channel count of the volume there; ``none`` (or no place) keeps the network convolutional.
+the channel count of the volume there; ``none`` (or no place) keeps the network convolutional. Guided
+blocks (``GUIDED_BLOCKS``) also read the left image's features, pooled to the place's resolution.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from stereo_attn.attention import build_attention
+from stereo_attn.attention import GUIDED_BLOCKS, build_attention
 from stereo_attn.model.layers import conv3d, deconv3d
 
 PLACES = ("quarter", "eighth", "sixteenth")
 
 
 def attention_at(
-    place: str, channels: int, places: Sequence[str], block: Mapping[str, Any], overrides: Mapping[str, Any]
+    place: str,
+    channels: int,
+    places: Sequence[str],
+    block: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    guide_channels: int,
 ) -> nn.Module:
     """The block for ``place`` (identity if the place is not listed)."""
     if place not in places:
         return nn.Identity()
     options = {**block, **overrides.get(place, {})}
-    return build_attention(options.pop("name"), channels, **options)
+    name = options.pop("name")
+    if name in GUIDED_BLOCKS:
+        options["guide_channels"] = guide_channels
+    return build_attention(name, channels, **options)
+
+
+def attend(block: nn.Module, volume: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """``block`` applied to ``volume``, with the image features if it is a guided block."""
+    return block(volume, guide) if type(block) in GUIDED_BLOCKS.values() else block(volume)
 
 
 class Hourglass3d(nn.Module):
@@ -42,15 +57,16 @@ class Hourglass3d(nn.Module):
         self.up2, self.up1 = deconv3d(4 * c, 2 * c), deconv3d(2 * c, c)
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, quarter: torch.Tensor) -> torch.Tensor:
-        eighth = self.attention_eighth(self.down1(quarter))
-        sixteenth = self.attention_sixteenth(self.down2(eighth))
+    def forward(self, quarter: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        eighth = attend(self.attention_eighth, self.down1(quarter), guide)
+        sixteenth = attend(self.attention_sixteenth, self.down2(eighth), guide)
         eighth = self.relu(self.up2(sixteenth) + eighth)
         return self.relu(self.up1(eighth) + quarter)
 
 
 class CostAggregation(nn.Module):
-    """(B, G, D, H, W) correlation volume -> matching scores (B, D, H, W), one per stage."""
+    """(B, G, D, H, W) correlation volume (+ the left image's (B, F, H, W) features, which guided blocks
+    read) -> matching scores (B, D, H, W), one per stage."""
 
     def __init__(
         self,
@@ -60,6 +76,7 @@ class CostAggregation(nn.Module):
         attention: Mapping[str, Any] | None = None,
         places: Sequence[str] = ("quarter",),
         overrides: Mapping[str, Any] | None = None,
+        guide_channels: int = 0,
     ) -> None:
         super().__init__()
         unknown = [place for place in places if place not in PLACES]
@@ -73,14 +90,14 @@ class CostAggregation(nn.Module):
         # Convolutions at 1/4 cost the most (a 16->16 one takes ~0.15 s at 544x960 on 2 CPU cores):
         # one in the stem, the rest of the capacity in the hourglasses at 1/8 and 1/16.
         self.stem = conv3d(in_channels, c)
-        self.attention_quarter = attention_at("quarter", c, places, block, overrides)
+        at = partial(
+            attention_at, places=places, block=block, overrides=overrides, guide_channels=guide_channels
+        )
+        self.attention_quarter = at("quarter", c)
         self.hourglasses = nn.ModuleList(
             Hourglass3d(
                 c,
-                {
-                    "eighth": attention_at("eighth", 2 * c, places, block, overrides),
-                    "sixteenth": attention_at("sixteenth", 4 * c, places, block, overrides),
-                },
+                {"eighth": at("eighth", 2 * c), "sixteenth": at("sixteenth", 4 * c)},
             )
             for _ in range(hourglasses)
         )
@@ -93,13 +110,15 @@ class CostAggregation(nn.Module):
         # oneDNN runs these few-channel 3D convolutions 1.4-1.7x faster channels-last (measured on 2 cores).
         self.to(memory_format=torch.channels_last_3d)
 
-    def forward(self, volume: torch.Tensor, every_stage: bool = True) -> list[torch.Tensor]:
+    def forward(
+        self, volume: torch.Tensor, guide: torch.Tensor, every_stage: bool = True
+    ) -> list[torch.Tensor]:
         """Scores of every stage (training) or of the last one only (inference: saves the other heads)."""
         volume = volume.contiguous(memory_format=torch.channels_last_3d)
-        x = self.attention_quarter(self.stem(volume))
+        x = attend(self.attention_quarter, self.stem(volume), guide)
         stages = [x]
         for hourglass in self.hourglasses:
-            x = hourglass(x)
+            x = hourglass(x, guide)
             stages.append(x)
         chosen = range(len(stages)) if every_stage else [len(stages) - 1]
         return [self.heads[i](stages[i]).squeeze(1) for i in chosen]

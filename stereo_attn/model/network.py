@@ -58,6 +58,7 @@ class StereoNetwork(nn.Module):
             attention=attention,
             places=attention_places,
             overrides=attention_overrides,
+            guide_channels=self.features.trunk_channels,
         )
         self.upsampler = ConvexUpsampler(self.features.trunk_channels, factor=4, hidden=upsample_hidden)
 
@@ -71,8 +72,9 @@ class StereoNetwork(nn.Module):
         features, trunk = self.features(images)
         left_features, right_features = features.chunk(2)
         volume = groupwise_correlation(left_features, right_features, self.bins, self.groups)
-        scores = self.aggregation(volume, every_stage=self.training)
-        weights = self.upsampler.weights(trunk.chunk(2)[0])
+        left_trunk = trunk.chunk(2)[0]
+        scores = self.aggregation(volume, left_trunk, every_stage=self.training)
+        weights = self.upsampler.weights(left_trunk)
         disparities, confidence = [], None
         for stage_scores in scores:
             disparity, confidence = soft_argmin(stage_scores)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from stereo_attn.attention import ATTENTION_BLOCKS
+from stereo_attn.attention import ATTENTION_BLOCKS, GUIDED_BLOCKS
 from stereo_attn.model.aggregation import PLACES, CostAggregation
 from stereo_attn.model.features import FeatureExtractor
 from stereo_attn.model.network import StereoNetwork
@@ -58,24 +58,25 @@ def _check_options(
     return checked
 
 
+# A block's arguments the network fills in (the volume's and the image features' widths), not the config.
+BUILT = ("channels", "guide_channels")
+
+
 def check_attention(options: Any, where: str, partial: bool = False) -> dict[str, Any]:
     """An attention block's options: ``name`` (a registered block or none) and that block's arguments.
     ``partial`` (a per-place override) may leave the name out."""
     if not isinstance(options, Mapping):
         raise ModelConfigError(f"{where}: expected a mapping of options, got {type(options).__name__}")
-    names = [*ATTENTION_BLOCKS, "none"]
+    blocks = {**ATTENTION_BLOCKS, **GUIDED_BLOCKS}
+    names = [*blocks, "none"]
     name = options.get("name")
     if name is None and partial:
-        allowed = {
-            k: v
-            for block in ATTENTION_BLOCKS.values()
-            for k, v in _arguments(block.__init__, ("channels",)).items()
-        }
+        allowed = {k: v for block in blocks.values() for k, v in _arguments(block.__init__, BUILT).items()}
     elif name not in names:
         raise ModelConfigError(f"{where}.name: {name!r} is not an attention block; expected one of {names}")
     else:
-        block = ATTENTION_BLOCKS.get(name)
-        allowed = _arguments(block.__init__, skip=("channels",)) if block else {}
+        block = blocks.get(name)
+        allowed = _arguments(block.__init__, skip=BUILT) if block else {}
     checked = _check_options({k: v for k, v in options.items() if k != "name"}, allowed, where)
     return {"name": name, **checked} if name is not None else checked
 
@@ -102,7 +103,7 @@ def _nested(function: Callable, skip: Sequence[str] = ()) -> Callable[[Any, str]
 NESTED: dict[str, Callable[[Any, str], Any]] = {
     "features": _nested(FeatureExtractor.__init__),
     "aggregation": _nested(
-        CostAggregation.__init__, skip=("in_channels", "attention", "places", "overrides")
+        CostAggregation.__init__, skip=("in_channels", "attention", "places", "overrides", "guide_channels")
     ),
     "attention": lambda value, where: None if value is None else check_attention(value, where),
     "attention_places": _check_places,
