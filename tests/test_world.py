@@ -284,6 +284,9 @@ def test_the_world_files_experiment_trains_on_exported_pairs(tmp_path) -> None:
     overrides = ["experiment=world_files", f"data.root={tmp_path / 'pairs'}", "data.crop=[32,64]"]
     data = compose_config("train", *overrides).data
     assert data.max_disparity == 96 and data.val[0].name == "world"
+    on_the_fly = compose_config("train", "data=world").data
+    # The same steps as data=world: batch, range and augmentation (the crop is overridden here).
+    assert data.batch_size == on_the_fly.batch_size and data.augment == on_the_fly.augment
     module = instantiate(data)
     module.setup("fit")
     training = module.dataset("train")
