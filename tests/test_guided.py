@@ -12,22 +12,30 @@ from tests.helpers.blocks import randomize
 
 def explicit_guided(block: ImageGuidedAttention3d, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     """The block written with each head's (H*W x H*W) attention matrix and one slice per disparity."""
-    d = x.shape[2]
+    d, h, w = x.shape[2:]
+    window = block.window or max(h, w)
+    rows, columns = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    tile = ((rows // window) * w + columns // window).flatten()
+    same_window = (tile[:, None] == tile[None, :]).to(x.dtype)  # (N, N): pixel i may attend to j
     heads, key, value = block.heads, block.key_channels // block.heads, block.value_channels // block.heads
     g = guide.flatten(2)
     g = (g - g.mean(1, keepdim=True)) / torch.sqrt(g.var(1, unbiased=False, keepdim=True) + 1e-5)
     projected = block.to_queries_keys.weight @ g + block.to_queries_keys.bias[:, None]
     queries, keys = projected[:, : heads * key], projected[:, heads * key :]
     voxels = x.flatten(3)  # (B, C, D, N)
-    normed = (voxels - voxels.mean(1, keepdim=True)) / torch.sqrt(
-        voxels.var(1, unbiased=False, keepdim=True) + 1e-5
-    )
+    normed = voxels
+    if block.prenorm:
+        centred = voxels - voxels.mean(1, keepdim=True)
+        normed = centred / torch.sqrt(voxels.var(1, unbiased=False, keepdim=True) + 1e-5)
     values = torch.einsum("vc,bcdn->bvdn", block.to_values, normed)
     mixed = torch.zeros_like(values)
     for head in range(heads):
-        q = queries[:, head * key : (head + 1) * key].softmax(dim=1)
-        k = keys[:, head * key : (head + 1) * key].softmax(dim=2)
-        attention = q.transpose(1, 2) @ k  # (B, N, N): row i is pixel i's weights over all pixels
+        q = queries[:, head * key : (head + 1) * key].softmax(dim=1)  # (B, key, N)
+        k = keys[:, head * key : (head + 1) * key].exp()
+        # Each key channel's softmax over the pixels of i's window: (B, key, N_i, N_j).
+        weights = k[:, :, None, :] * same_window
+        weights = weights / weights.sum(-1, keepdim=True)
+        attention = torch.einsum("bki,bkij->bij", q, weights)  # row i: pixel i's weights over all pixels
         assert torch.allclose(attention.sum(-1), torch.ones(()).to(attention))
         for disparity in range(d):
             v = values[:, head * value : (head + 1) * value, disparity]  # (B, value, N)
@@ -36,18 +44,33 @@ def explicit_guided(block: ImageGuidedAttention3d, x: torch.Tensor, guide: torch
     return x + update.view_as(x)
 
 
-def make_block(heads: int = 2, prenorm: bool = True) -> ImageGuidedAttention3d:
-    block = build_attention("guided", 6, guide_channels=5, key_channels=8, value_channels=4, heads=heads)
-    block.prenorm = prenorm
-    return randomize(block, 0.5).double()
+def make_block(heads: int = 2, window: int = 0, prenorm: bool = True) -> ImageGuidedAttention3d:
+    options = {"key_channels": 8, "value_channels": 4, "heads": heads, "window": window, "prenorm": prenorm}
+    return randomize(build_attention("guided", 6, guide_channels=5, **options), 0.5).double()
 
 
-@pytest.mark.parametrize("heads", [1, 2])
-def test_equals_explicit_attention_matrices(heads: int) -> None:
+@pytest.mark.parametrize(
+    ("heads", "window", "prenorm"), [(1, 0, True), (2, 0, True), (2, 2, True), (1, 3, False), (2, 7, True)]
+)
+def test_equals_explicit_attention_matrices(heads: int, window: int, prenorm: bool) -> None:
+    """Windows of 2 and 3 pixels do not divide the 4 x 5 map (padding), 7 is larger than it."""
     torch.manual_seed(0)
-    block = make_block(heads)
+    block = make_block(heads, window, prenorm)
     x, guide = torch.randn(2, 6, 3, 4, 5).double(), torch.randn(2, 5, 4, 5).double()
     torch.testing.assert_close(block(x, guide), explicit_guided(block, x, guide))
+
+
+def test_windows_keep_pixels_of_other_windows_out() -> None:
+    torch.manual_seed(7)
+    block = make_block(window=2)
+    x, guide = torch.randn(1, 6, 2, 4, 4).double(), torch.randn(1, 5, 4, 4).double()
+    changed_x, changed_guide = x.clone(), guide.clone()
+    changed_x[..., 2:, 2:] += 1.0  # the bottom-right window only
+    changed_guide[..., 2:, 2:] += 1.0
+    before, after = block(x, guide), block(changed_x, changed_guide)
+    torch.testing.assert_close(after[..., :2, :], before[..., :2, :])
+    torch.testing.assert_close(after[..., :, :2], before[..., :, :2])
+    assert not torch.allclose(after[..., 2:, 2:], before[..., 2:, 2:])
 
 
 def test_channels_last_volume_gives_the_same_result() -> None:
@@ -93,9 +116,10 @@ def test_larger_guide_is_average_pooled_to_the_volume() -> None:
     torch.testing.assert_close(block(x, guide), block(x, pooled))
 
 
-def test_gradients_match_finite_differences() -> None:
+@pytest.mark.parametrize("window", [0, 2])
+def test_gradients_match_finite_differences(window: int) -> None:
     torch.manual_seed(5)
-    block = make_block()
+    block = make_block(window=window)
     x = torch.randn(1, 6, 2, 2, 3, dtype=torch.float64, requires_grad=True)
     guide = torch.randn(1, 5, 2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(block, (x, guide))
@@ -117,6 +141,8 @@ def test_needs_the_guide_width_and_two_keys_per_head() -> None:
         build_attention("guided", 8)
     with pytest.raises(ValueError, match="2 key channels per head"):
         build_attention("guided", 8, guide_channels=4, key_channels=4, heads=4)
+    with pytest.raises(ValueError, match="window must be 0"):
+        build_attention("guided", 8, guide_channels=4, window=-1)
 
 
 SMALL = {
