@@ -20,14 +20,14 @@ def test_benchmark_script_writes_the_json_contract(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     command = [
         sys.executable, "scripts/bench_attention.py", f"output={output}", f"hydra.run.dir={tmp_path}",
-        "include=[conv3d,efficient,dot_product]", "volumes=[[2,4,4],[4,8,8]]",
+        "include=[conv3d,efficient,guided,dot_product]", "volumes=[[2,4,4],[4,8,8]]",
         "modes=[forward,forward_backward]", "repeats=1", "warmup=0",
         "blocks.dot_product.max_map_bytes=100000",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     records = json.loads(output.read_text())
-    assert len(records) == 3 * 2 * 2
+    assert len(records) == 4 * 2 * 2
     for record in records:
         assert {"block", "shape", "tokens", "mode", "seconds", "peak_bytes", "feasible"} <= record.keys()
         assert record["tokens"] == math.prod(record["shape"][2:])

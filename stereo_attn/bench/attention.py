@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stereo_attn.attention import attention_map_bytes, build_attention
+from stereo_attn.attention import GUIDED_BLOCKS, attention_map_bytes, build_attention
 from stereo_attn.bench.measure import (
     current_rss_bytes,
     format_bytes,
@@ -33,8 +33,11 @@ MODES = ("forward", "forward_backward")
 
 
 def build_block(name: str, channels: int, options: dict[str, Any]) -> nn.Module:
+    """The block; a guided one reads image features of as many channels as the volume."""
     if name == YARDSTICK:
         return nn.Conv3d(channels, channels, kernel_size=3, padding=1)
+    if name in GUIDED_BLOCKS:
+        return build_attention(name, channels, guide_channels=channels, **options)
     return build_attention(name, channels, **options)
 
 
@@ -49,12 +52,14 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     block = build_block(spec["block"], channels, spec["options"])
     baseline = current_rss_bytes()
     x = torch.randn(spec["shape"])
+    # A guided block's image features, (B, C, H, W); not counted in the input's bytes.
+    inputs = [torch.randn(*spec["shape"][:2], *spec["shape"][-2:])] if spec["block"] in GUIDED_BLOCKS else []
     if spec["mode"] == "forward":
         block.eval()
 
         def step() -> None:
             with torch.inference_mode():
-                block(x)
+                block(x, *inputs)
     else:
         block.train()
         x.requires_grad_(True)
@@ -62,7 +67,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         def step() -> None:
             x.grad = None
             block.zero_grad(set_to_none=True)
-            block(x).sum().backward()
+            block(x, *inputs).sum().backward()
 
     for _ in range(spec["warmup"]):
         step()
