@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from stereo_attn.attention import build_attention
+from stereo_attn.attention import GUIDED_BLOCKS, build_attention
 from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint, read_checkpoint
 from stereo_attn.data.io import write_image
 from stereo_attn.model.spec import ModelConfigError, build_network, check_network_config
@@ -30,16 +30,18 @@ ATTENTION_CONFIGS = sorted(path.stem for path in (CONF / "model" / "attention").
 
 
 def test_every_block_has_a_config() -> None:
-    assert ATTENTION_CONFIGS == ["dot_product", "efficient", "none", "polynl", "soft", "soft_lean"]
+    assert ATTENTION_CONFIGS == ["dot_product", "efficient", "guided", "none", "polynl", "soft", "soft_lean"]
 
 
 @pytest.mark.parametrize("name", ATTENTION_CONFIGS)
 def test_config_builds_a_residual_block(name: str) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         options = OmegaConf.to_container(compose(f"model/attention/{name}").model.attention)
-    block = build_attention(channels=8, **options)
+    guided = options["name"] in GUIDED_BLOCKS
+    block = build_attention(channels=8, **options, **({"guide_channels": 4} if guided else {}))
     x = torch.randn(1, 8, 3, 5, 7)
-    assert block(x).shape == x.shape
+    features = [torch.randn(1, 4, 5, 7)] if guided else []
+    assert block(x, *features).shape == x.shape
 
 
 def test_lean_soft_inherits_soft_with_row_normalization_and_fewer_landmarks() -> None:
@@ -55,7 +57,7 @@ def test_benchmark_config_composes_with_overrides() -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("bench_attention", overrides=["blocks.soft.landmarks=[2,2,2]", "include=[soft]"])
     assert cfg.blocks.soft.landmarks == [2, 2, 2]
-    assert set(cfg.blocks) == {"efficient", "soft", "polynl", "dot_product"}
+    assert set(cfg.blocks) == {"efficient", "soft", "polynl", "guided", "dot_product"}
     assert cfg.volumes[-1] == [48, 136, 240]  # the full 1/4-resolution Scene Flow volume
 
 
