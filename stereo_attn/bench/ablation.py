@@ -1,12 +1,13 @@
 """The attention ablation: every variant trained with every seed at equal steps and data, then scored.
 
 Each run (variant, seed) lives in ``<folder>/<variant>/seed<k>/``: ``train/`` (the training's run
-folder, its checkpoints), ``train.log``, ``trained.json`` once training has finished, and
-``eval/<name>.json`` per evaluation. A stage whose file exists is not redone, and a training stopped
-midway continues from its ``last.ckpt``, so the ablation can run over several sessions. Training and
-evaluation run as the scripts do (fresh processes, the same overrides a user would type); the timings
-of all variants are measured again at the end of every invocation, in one pass, so their ratios come
-from one period of one machine.
+folder, its checkpoints), ``train.log``, ``trained.json`` once training has finished (with the model
+config it trained), and ``eval/<name>.json`` per evaluation. A stage whose file exists is not redone,
+and a training stopped midway continues from its ``last.ckpt``, so the ablation can run over several
+sessions; ``trained.json`` and ``eval/`` are all a finished run needs to be summarized and timed, so
+they can be kept (committed) without the checkpoints. Training and evaluation run as the scripts do
+(fresh processes, the same overrides a user would type); the timings of all variants are measured
+again at the end of every invocation, in one pass, so their ratios come from one period of one machine.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def train(run: Path, overrides: Sequence[str], seed: int) -> None:
         command.append(f"ckpt_path={checkpoint}")
     start = time.perf_counter()
     _call(command, run / "train.log", f"training {run}")
-    steps = read_checkpoint(checkpoint).get("global_step")
-    write_json_atomic(marker, {"steps": steps, "seconds": time.perf_counter() - start, "resumed": resumed})
+    trained = read_checkpoint(checkpoint)
+    record = {"steps": trained.get("global_step"), "seconds": time.perf_counter() - start, "resumed": resumed}
+    write_json_atomic(marker, {**record, "model": trained["hyper_parameters"]["model"]})
 
 
 def evaluate(run: Path, name: str, overrides: Sequence[str]) -> dict[str, Any]:
@@ -95,17 +97,18 @@ def evaluate(run: Path, name: str, overrides: Sequence[str]) -> dict[str, Any]:
     return json.loads(output.read_text())["model"]
 
 
-def timing(checkpoint: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+def timing(run: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Inference seconds at ``inference_size`` and training seconds per step on ``train_crop`` batches
-    (bf16 autocast, as the CPU trainer runs), each in a fresh process."""
+    (bf16 autocast, as the CPU trainer runs) of the network a run trained, each in a fresh process.
+    The network is built from its config (``trained.json``): the time does not depend on the weights."""
     height, width = settings["inference_size"]
     repeats = settings["repeats"]
+    model = json.loads((run / "trained.json").read_text())["model"]
     inference = run_isolated(
         "stereo_attn.bench.model",
-        {"checkpoint": str(checkpoint), "height": height, "width": width, "repeats": repeats, "warmup": 1},
+        {"model": model, "height": height, "width": width, "repeats": repeats, "warmup": 1},
         settings["timeout_s"],
     )
-    model = read_checkpoint(checkpoint)["hyper_parameters"]["model"]
     training = run_isolated(
         "stereo_attn.bench.training",
         {
@@ -121,7 +124,7 @@ def timing(checkpoint: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
     )
     for result, what in ((inference, "inference"), (training, "training")):
         if "error" in result:
-            raise RuntimeError(f"timing the {what} of {checkpoint}: {result['error']}")
+            raise StageFailed(f"timing the {what} of {run}: {result['error']}")
     return {
         "inference_seconds": inference["seconds"],
         "attention_share": inference["attention_share"],
@@ -172,7 +175,7 @@ def collect(
             records.append({"variant": variant, "seed": seed, **scores})
         if done and timing_settings is not None:
             progress(f"timing {variant}")
-            timings[variant] = timing(last_checkpoint(run_folder(folder, variant, done[0])), timing_settings)
+            timings[variant] = timing(run_folder(folder, variant, done[0]), timing_settings)
     return {"runs": records, "timing": timings, "seeds": list(seeds), "evaluations": list(evaluations)}
 
 
