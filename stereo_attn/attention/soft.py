@@ -11,17 +11,19 @@ kernel alone do), which matters when training crops are far smaller than test vo
 ``row`` normalization, D^-1 A with the same degrees, makes each output a weighted mean of values,
 as softmax attention does; it needs no degree pass, so it computes the kernel twice instead of
 three times.
-Tokens are walked in chunks; the N x m kernel is recomputed per pass rather than stored.
+Tokens are walked in chunks; the N x m kernel is recomputed per pass rather than stored, and in
+training the backward recomputes it too (activation checkpointing) instead of keeping 3 N m entries.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from stereo_attn.attention.common import (
     DEFAULT_CHUNK_VOXELS,
@@ -79,28 +81,66 @@ def kernel_from_factors(
         return torch.bmm(landmarks, tokens, out=out).clamp_max_(0).exp_()
 
 
-class KernelBuffer:
-    """One m x chunk buffer reused by every chunk's kernel at inference.
+class KernelPass:
+    """Runs one step that forms a chunk's m x n kernel K(L, chunk) and reduces it at once.
 
-    A fresh multi-megabyte tensor per chunk is page-faulted in each time: on CPU that made the
-    kernel matmul 2.5x slower than writing into a reused buffer. While autograd records, every
-    chunk's kernel is saved for the backward, so each needs its own tensor.
+    At inference one m x chunk buffer is reused by every chunk: a fresh multi-megabyte tensor per
+    chunk is page-faulted in each time, which made the kernel matmul 2.5x slower on CPU. While
+    autograd records, each step runs under activation checkpointing, so the backward recomputes
+    the kernel instead of keeping all three passes' N x m kernels (5 KB per voxel at m = 128);
+    what stays is the step's inputs and its reduced output, as for efficient attention.
     """
 
     def __init__(self, landmarks: torch.Tensor, chunk_voxels: int) -> None:
         self.landmarks = landmarks
         batch, m, _ = landmarks.shape
-        self.storage = None
-        if not torch.is_grad_enabled():
-            self.storage = landmarks.new_empty(batch * m * chunk_voxels)
+        self.recompute = torch.is_grad_enabled()
+        self.storage = None if self.recompute else landmarks.new_empty(batch * m * chunk_voxels)
 
-    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
-        out = None
-        if self.storage is not None:
-            batch, m, _ = self.landmarks.shape
-            # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
-            out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
-        return kernel_from_factors(self.landmarks, tokens, out=out)
+    def __call__(self, step: Callable[..., torch.Tensor], tokens: torch.Tensor, *args) -> torch.Tensor:
+        """step(kernel, *args) for this chunk's kernel."""
+        if self.recompute:
+            # No randomness inside, so no RNG state to save and restore.
+            options = {"use_reentrant": False, "preserve_rng_state": False}
+            return checkpoint(_kernel_step, step, self.landmarks, tokens, *args, **options)
+        batch, m, _ = self.landmarks.shape
+        # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
+        out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
+        return _kernel_step(step, self.landmarks, tokens, *args, out=out)
+
+
+def _kernel_step(
+    step: Callable[..., torch.Tensor],
+    landmarks: torch.Tensor,
+    tokens: torch.Tensor,
+    *args,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    with torch.autocast(tokens.device.type, enabled=False):
+        return step(kernel_from_factors(landmarks, tokens, out=out), *args)
+
+
+# The three passes over the chunks, each given K_mn of one chunk: (B*heads, m, n).
+
+
+def _column_sums(kernel: torch.Tensor) -> torch.Tensor:
+    """K_mn 1: (B*heads, m, 1)."""
+    return kernel.sum(dim=-1, keepdim=True)
+
+
+def _summary(kernel: torch.Tensor, values: torch.Tensor, degree_weights: torch.Tensor | None) -> torch.Tensor:
+    """K_mn V (values weighted by each voxel's d^-1/2 when degrees are given): (B*heads, m, d_v)."""
+    if degree_weights is not None:
+        values = values * degree_power(degree_weights.mT @ kernel, -0.5)
+    return kernel @ values.mT
+
+
+def _mixed(kernel: torch.Tensor, mixing: torch.Tensor, power: float | None) -> torch.Tensor:
+    """mixing^T K_mn, the last row turned into each voxel's degree^power if normalized: (B*heads, d_v, n)."""
+    mixed = mixing.mT @ kernel
+    if power is None:
+        return mixed
+    return mixed[:, :-1] * degree_power(mixed[:, -1:], power)
 
 
 def adaptive_average(x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
@@ -199,7 +239,7 @@ class SoftAttention3d(nn.Module):
         landmark_queries = self.landmark_queries(x)  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
         centre = landmark_queries.mean(dim=-1, keepdim=True)
-        kernel_to = KernelBuffer(landmark_factor(landmark_queries - centre), self.chunk_voxels)
+        kernel_pass = KernelPass(landmark_factor(landmark_queries - centre), self.chunk_voxels)
 
         def solve(rhs: torch.Tensor) -> torch.Tensor:
             return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
@@ -210,25 +250,20 @@ class SoftAttention3d(nn.Module):
             token_factor(self._heads(self.to_queries, self.norm(x_chunk)) - centre) for _, x_chunk in chunks
         ]
 
-        symmetric = self.normalization == "symmetric"
-        if symmetric:
-            column_sums = sum(kernel_to(queries).sum(dim=-1, keepdim=True) for queries in query_chunks)
+        degree_weights = None
+        if self.normalization == "symmetric":
+            column_sums = sum(kernel_pass(_column_sums, queries) for queries in query_chunks)
             degree_weights = solve(column_sums)  # pinv(K_mm) K_mn 1, (B*heads, m, 1)
 
-        summary, row_sums = 0, 0
+        summary = 0
         for (_, x_chunk), queries in zip(chunks, query_chunks, strict=True):
             values = self._heads(self.to_values, self.norm(x_chunk))
-            with torch.autocast(x.device.type, enabled=False):
-                kernel = kernel_to(queries)  # K_mn, (B*heads, m, n)
-                if symmetric:
-                    values = values * degree_power(degree_weights.mT @ kernel, -0.5)
-                elif self.normalization == "row":
-                    row_sums = row_sums + kernel.sum(dim=-1, keepdim=True)
-                summary = summary + kernel @ values.mT
-        if self.normalization == "row":
-            summary = torch.cat([summary, row_sums], dim=-1)
+            if self.normalization == "row":
+                # A row of ones makes the same product return K_mn 1, the degrees' numerator.
+                values = torch.cat([values, torch.ones_like(values[:, :1])], dim=1)
+            summary = summary + kernel_pass(_summary, queries, values, degree_weights)
         mixing = solve(summary)  # pinv(K_mm) K_mn V [| pinv(K_mm) K_mn 1], (B*heads, m, d_v [+ 1])
-        if symmetric:
+        if degree_weights is not None:
             mixing = torch.cat([mixing, degree_weights], dim=-1)
         # Either way the last column of `mixing` turns into each voxel's Nystrom degree below.
         power = {"symmetric": -0.5, "row": -1.0}.get(self.normalization)
@@ -236,9 +271,7 @@ class SoftAttention3d(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             out = VoxelOutput(x_flat, self.out.weight)
             for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
-                mixed = mixing.mT @ kernel_to(queries)  # (B*heads, d_v [+ 1], n)
-                if power is not None:
-                    mixed = mixed[:, :-1] * degree_power(mixed[:, -1:], power)
+                mixed = kernel_pass(_mixed, queries, mixing, power)  # (B*heads, d_v, n)
                 out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
         return out.result().view_as(x)
 
