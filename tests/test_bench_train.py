@@ -20,12 +20,16 @@ def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     records = json.loads(output.read_text())
-    assert [(r["attention"], r["precision"]) for r in records] == [
-        ("efficient", "32-true"),
-        ("efficient", "bf16-mixed"),
+    # First the configuration train.py uses with no overrides, at its own crop and batch.
+    assert [(r["preset"], r["attention"], r["precision"]) for r in records] == [
+        ("default", "efficient", "bf16-mixed"),
+        ("small", "efficient", "32-true"),
+        ("small", "efficient", "bf16-mixed"),
     ]
+    assert (records[0]["batch_size"], records[0]["height"], records[0]["width"]) == (4, 128, 256)
     for record in records:
         assert record["feasible"] and record["device"] == "cpu"
         assert record["samples_per_second"] == record["batch_size"] / record["seconds_per_step"] > 0
         assert record["peak_bytes"] > 0 and len(record["seconds_all"]) == 2
+    assert "| default | efficient | bf16-mixed | cpu | 4x128x256 |" in done.stdout
     assert "| small | efficient | bf16-mixed | cpu | 2x32x64 |" in done.stdout

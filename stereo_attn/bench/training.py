@@ -11,9 +11,13 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from stereo_attn.bench.measure import (
     current_rss_bytes,
@@ -28,6 +32,23 @@ from stereo_attn.model.spec import build_network
 from stereo_attn.training.loss import disparity_loss
 
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def default_training() -> dict[str, Any]:
+    """What ``scripts/train.py`` trains with no overrides: its model (block included), crop, batch and
+    precision, composed from conf/train.yaml so the benchmark's first row follows the shipped defaults."""
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app: this project's conf/ is loaded
+        cfg = compose(config_name="train")
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="train")
+    return {
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "crop": list(cfg.data.crop),
+        "batch_size": int(cfg.data.batch_size),
+        "precision": str(cfg.trainer.precision),
+    }
 
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
@@ -87,9 +108,19 @@ def run_benchmark(
     steps: int,
     warmup: int,
     timeout_s: float,
+    default_row: bool = True,
 ) -> list[dict[str, Any]]:
+    """``default_row``: first, the configuration scripts/train.py trains by default (its own crop, batch
+    and precision), as preset ``default``."""
     device = str(resolve_device(device))
     runs = []
+    if default_row:
+        default = default_training()
+        record = {"preset": "default", "attention": default["model"]["attention"]["name"]}
+        record.update(precision=default["precision"], device=device)
+        record.update(height=default["crop"][0], width=default["crop"][1], batch_size=default["batch_size"])
+        spec = {**record, "model": default["model"], "crop": default["crop"], "steps": steps}
+        runs.append((record, {**spec, "warmup": warmup}))
     for preset, model in models.items():
         for attention, block in attentions.items():
             for precision in precisions:
