@@ -1,6 +1,6 @@
 """The one-command demo: synthetic test pairs -> evaluation against StereoSGBM -> inference outputs.
 
-python scripts/demo.py [pairs=40] [infer_pairs=3] [output_dir=DIR]
+python scripts/demo.py [pairs=40] [infer_pairs=3] [real_scales=[0.5,0.333333,0.25]] [output_dir=DIR]
 Everything goes to a new folder (outputs/demo/<time> by default) that appears only when the demo is done.
 """
 
@@ -20,6 +20,8 @@ def main(cfg: DictConfig) -> None:
     print(f"  pairs/            {cfg.pairs} generated test pairs (Scene Flow layout: PNG, PFM, occlusions)")
     print("  evaluation.json   the table above, with all/noc regions")
     print("  inference/        per pair: .pfm, _disp16.png, _color.png, _confidence.png, _depth.pfm, .ply")
+    print("  real_pair/        evaluation.json (the real-pair table) and per size a picture:")
+    print("                    left | ground truth | model | StereoSGBM, each over its error map")
 
 
 if __name__ == "__main__":

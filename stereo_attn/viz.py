@@ -89,3 +89,42 @@ def add_colorbar(rgb: np.ndarray, max_disparity: float, unit: str = "px") -> np.
         origin = (bar_x + bar_w + gap, baseline_y)
         cv2.putText(panel, labels[index], origin, font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
     return np.concatenate([np.asarray(rgb, np.uint8), panel], axis=1)
+
+
+def labelled(rgb: np.ndarray, label: str) -> np.ndarray:
+    """An image with a white strip above it holding ``label`` in black: (H + strip, W, 3) uint8 RGB."""
+    font, scale, thickness = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1
+    (_, text_h), _ = cv2.getTextSize(label, font, scale, thickness)
+    strip = np.full((text_h + 10, rgb.shape[1], 3), 255, np.uint8)
+    cv2.putText(strip, label, (4, text_h + 4), font, scale, (0, 0, 0), thickness, cv2.LINE_AA)
+    return np.concatenate([strip, np.asarray(rgb, np.uint8)], axis=0)
+
+
+def method_comparison(
+    sample: dict,
+    predictions: dict[str, np.ndarray],
+    max_error: float,
+) -> np.ndarray:
+    """Methods side by side on one pair: a first column of the left view over the ground truth, then
+    per method its disparity over its error. Disparities share one colour range (the ground truth's
+    largest value), errors another ([0, max_error]), so columns compare at a glance."""
+    target, valid = sample["disparity"], sample["valid"]
+    max_disparity = float(np.max(target[valid])) if valid.any() else 1.0
+    columns = [
+        np.concatenate(
+            [
+                labelled(to_uint8(sample["left"]), "left"),
+                labelled(colorize_disparity(target, max_disparity, valid), "ground truth"),
+            ],
+            axis=0,
+        )
+    ]
+    for name, prediction in predictions.items():
+        error = np.abs(prediction - target)
+        epe = float(error[valid].mean()) if valid.any() else float("nan")
+        disparity = labelled(colorize_disparity(prediction, max_disparity), name)
+        errors = labelled(
+            colorize_error(error, max_error, valid), f"{name} error, EPE {epe:.2f} (0-{max_error:g} px)"
+        )
+        columns.append(np.concatenate([disparity, errors], axis=0))
+    return np.concatenate(columns, axis=1)

@@ -14,25 +14,14 @@ import pytest
 from stereo_attn.data.readers.base import DatasetLayoutError
 from stereo_attn.data.readers.middlebury2006 import Middlebury2006
 
+from helpers.datasets import write_middlebury2006_scene
 from helpers.project import ROOT
 
 ALOE = ROOT / "data" / "real" / "aloe"
 
 
-def write_pair(folder: Path, scene: str = "toy", size: tuple[int, int] = (30, 45)) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    left = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-    cv2.imwrite(str(folder / f"{scene}L.png"), left)
-    cv2.imwrite(str(folder / f"{scene}R.png"), np.roll(left, -4, axis=1))
-    truth = rng.integers(0, 60, size, dtype=np.uint8)
-    truth[:3] = 0  # unknown
-    cv2.imwrite(str(folder / f"{scene}GT.png"), truth)
-    return truth
-
-
 def test_reads_a_pair_at_full_size(tmp_path: Path) -> None:
-    truth = write_pair(tmp_path)
+    truth = write_middlebury2006_scene(tmp_path)
     sample = Middlebury2006(tmp_path)[0]
     np.testing.assert_array_equal(sample["disparity"], np.where(truth > 0, truth, 0).astype(np.float32))
     np.testing.assert_array_equal(sample["valid"], truth > 0)
@@ -40,7 +29,7 @@ def test_reads_a_pair_at_full_size(tmp_path: Path) -> None:
 
 
 def test_a_scaled_pair_is_area_resized_views_and_nearest_disparity_times_the_scale(tmp_path: Path) -> None:
-    truth = write_pair(tmp_path)
+    truth = write_middlebury2006_scene(tmp_path)
     sample = Middlebury2006(tmp_path, scale=1 / 3)[0]
     left = cv2.imread(str(tmp_path / "toyL.png"))[..., ::-1].astype(np.float32) / 255
     expected_left = cv2.resize(left, (15, 10), interpolation=cv2.INTER_AREA)
@@ -52,7 +41,7 @@ def test_a_scaled_pair_is_area_resized_views_and_nearest_disparity_times_the_sca
 
 @pytest.mark.parametrize("scale", [0, 1.5, True, "half"])
 def test_a_scale_outside_zero_to_one_is_an_error(tmp_path: Path, scale) -> None:
-    write_pair(tmp_path)
+    write_middlebury2006_scene(tmp_path)
     with pytest.raises(ValueError, match="expected a number in \\(0, 1\\]"):
         Middlebury2006(tmp_path, scale=scale)
 
@@ -65,7 +54,7 @@ def test_a_folder_without_pairs_names_the_layout(tmp_path: Path) -> None:
 
 
 def test_a_ground_truth_of_another_size_names_the_file(tmp_path: Path) -> None:
-    write_pair(tmp_path)
+    write_middlebury2006_scene(tmp_path)
     cv2.imwrite(str(tmp_path / "toyGT.png"), np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match=r"toyGT\.png: size 8x8 does not match"):
         Middlebury2006(tmp_path)[0]

@@ -315,6 +315,10 @@ def demo_cases(w: Path) -> list[tuple[list[str], str]]:
         (["baseline=0"], "baseline=0: expected a finite number > 0"),
         ([f"output_dir={w / 'text.txt'}"], "text.txt: exists and is not a folder"),
         (["data.synthetic.generator.height=8"], "8 pairs are too small to infer (at least 32 px)"),
+        (["real_scales=[0.5,0]"], "real_scales=0: expected a finite number > 0"),
+        (["real_scales=[1.5]"], "real_scales=[1.5]: expected sizes in (0, 1]"),
+        (["real_scales=half"], "real_scales=half: expected a list of sizes in (0, 1]"),
+        ([f"real_pair={w}"], "expected " + f"{w}/<scene>L.jpg (or .png) with <scene>R.jpg and <scene>GT.png"),
     ]
 
 

@@ -190,3 +190,18 @@ def fixture_root(name: str, root: Path) -> Path:
     elif name == "eth3d":
         make_eth3d(root)
     return root
+
+
+def write_middlebury2006_scene(
+    folder: Path, scene: str = "toy", size: tuple[int, int] = (30, 45)
+) -> np.ndarray:
+    """A random <scene>L/R.png pair with an 8-bit <scene>GT.png (its first rows unknown); the truth."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    left = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / f"{scene}L.png"), left)
+    cv2.imwrite(str(folder / f"{scene}R.png"), np.roll(left, -4, axis=1))
+    truth = rng.integers(0, 60, size, dtype=np.uint8)
+    truth[:3] = 0  # unknown
+    cv2.imwrite(str(folder / f"{scene}GT.png"), truth)
+    return truth
