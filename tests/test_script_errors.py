@@ -383,6 +383,8 @@ def train_cases(w: Path) -> list[tuple[list[str], str]]:
         (["model.attention.heads=0"], "cannot build the network from its model config"),
         ([f"init_from={w / 'nan_weights.ckpt'}"], "holds non-finite values"),
         ([f"ckpt_path={w / 'nan_weights.ckpt'}"], "holds non-finite values"),
+        (["real_validation={root:'.',scale:2.0}"], "real_validation.scale=2: expected a size in (0, 1]"),
+        ([f"real_validation={{root:'{w / 'missing'}',scale:0.5}}"], "missing: no such directory; expected"),
     ]
     if NO_CUDA:
         cases.append((["trainer.accelerator=gpu"], "trainer: No supported gpu backend found!"))

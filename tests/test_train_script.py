@@ -18,6 +18,7 @@ import torch
 from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.training.run import train
 
+from helpers.datasets import write_middlebury2006_scene
 from helpers.project import ROOT
 from helpers.training import tiny_arguments, tiny_config
 from helpers.wandb_runs import history, offline_wandb_environment
@@ -43,17 +44,25 @@ def test_last_stdout_line_is_the_json_report_with_the_sgbm_baseline(tmp_path: Pa
 def test_offline_wandb_run_holds_the_metrics_and_a_validation_image(tmp_path: Path, monkeypatch) -> None:
     for key, value in offline_wandb_environment(tmp_path / "wandb_home").items():
         monkeypatch.setenv(key, value)
-    cfg = tiny_config(tmp_path, "logger=wandb", "trainer.max_steps=2", "trainer.val_check_interval=1")
+    write_middlebury2006_scene(tmp_path / "real", size=(40, 64))
+    real = f"real_validation={{root:'{tmp_path / 'real'}',scale:1.0}}"
+    cfg = tiny_config(tmp_path, "logger=wandb", "trainer.max_steps=2", "trainer.val_check_interval=1", real)
     result = train(cfg)
     (run,) = (tmp_path / "wandb").glob("offline-run-*")
     run_id = run.name.rsplit("-", 1)[-1]
-    expected = {"train/loss", "train/epe", "val/epe", "val/bad1", "val/bad3", "lr-AdamW"}
+    expected = {"train/loss", "train/epe", "val/epe", "val/bad1", "val/bad3", "lr-AdamW", "val_real/epe"}
     rows = history(run / f"run-{run_id}.wandb", expected)  # the file `wandb sync` uploads
     assert expected <= {key for row in rows for key in row}
     assert [row["val/epe"] for row in rows if "val/epe" in row][-1] == pytest.approx(result["epe"])
     (pictures,) = [row for row in rows if "val/examples/filenames" in row][-1:]
     picture = run / "files" / pictures["val/examples/filenames"][0]
     assert picture.is_file() and pictures["val/examples/width"] == 4 * 96  # left | truth | prediction | error
+    # The real pair: its own metrics and picture, next to the synthetic ones.
+    assert [row["val_real/epe"] for row in rows if "val_real/epe" in row][-1] == pytest.approx(
+        result["real_epe"]
+    )
+    (real_pictures,) = [row for row in rows if "val_real/examples/filenames" in row][-1:]
+    assert real_pictures["val_real/examples/width"] == 4 * 64
     # The checkpoint remembers the run, so ckpt_path=... continues it.
     assert read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["wandb_run_id"] == run_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import signal
 from pathlib import Path
 
@@ -14,10 +15,16 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 
 from stereo_attn.checkpoint import CheckpointError, network_from_checkpoint, read_checkpoint
+from stereo_attn.data.readers.middlebury2006 import Middlebury2006
+from stereo_attn.evaluation.evaluate import evaluate, network_predictor
+from stereo_attn.evaluation.protocols import PROTOCOLS
+from stereo_attn.evaluation.sgbm import sgbm_predictor
 from stereo_attn.training import disparity_loss, stage_weights
 from stereo_attn.training.module import NonFiniteLossError
+from stereo_attn.training.report import format_report
 from stereo_attn.training.run import build_module, train
 
+from helpers.datasets import write_middlebury2006_scene
 from helpers.project import CONF
 from helpers.training import tiny_config
 
@@ -117,6 +124,44 @@ def test_run_writes_best_and_last_checkpoints_that_load_weights_only(tmp_path: P
     images = sorted((tmp_path / "images").glob("*.png"))
     assert [p.name for p in images] == [f"val_step{s:07d}.png" for s in (1, 2, 3)]
     assert (tmp_path / "csv" / "version_0" / "metrics.csv").read_text().count("val/epe") == 1
+
+
+def test_real_pairs_are_validated_on_densely_next_to_the_split(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    truth = write_middlebury2006_scene(real, size=(40, 64))
+    assert (truth > 32).any()  # beyond the model's range: dense scoring still counts these pixels
+    overrides = [f"real_validation={{root:'{real}',scale:1.0}}", "baseline=sgbm", "trainer.max_steps=2"]
+    result = train(tiny_config(tmp_path / "run", "trainer.val_check_interval=1", *overrides))
+    # The final weights, scored on the pair as evaluate.py scores data=aloe: every pixel with ground truth.
+    network = network_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    sample = Middlebury2006(real)[0]
+    methods = {"model": network_predictor(network, torch.device("cpu")), "sgbm": sgbm_predictor(32)}
+    _, expected = evaluate([sample], methods, PROTOCOLS["aloe"], 32)
+    for key in ("epe", "bad1", "bad2", "bad3", "d1"):
+        assert result[f"real_{key}"] == pytest.approx(expected["model"][key], rel=1e-4, abs=1e-6), key
+        assert result[f"real_sgbm_{key}"] == pytest.approx(expected["sgbm"][key], rel=1e-6), key
+    assert "epe" in result and "sgbm_epe" in result  # the synthetic split's figures are still there
+    images = sorted(p.name for p in (tmp_path / "run" / "images").glob("val_real_*.png"))
+    assert images == ["val_real_step0000001.png", "val_real_step0000002.png"]
+    report = format_report(result, tmp_path / "run")
+    assert f"| real pair EPE (px) | {result['real_epe']:.3f} | {result['real_sgbm_epe']:.3f} |" in report
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{root:'ROOT',scale:0}", "real_validation.scale=0: expected a finite number > 0"),
+        ("{root:'ROOT',scale:2.0}", "real_validation.scale=2: expected a size in (0, 1]"),
+        ("{root:'ROOT'}", "expected null or {root: FOLDER, scale: 0.333333}"),
+        ("{root:'ROOT/missing',scale:0.5}", "missing: no such directory; expected"),
+    ],
+)
+def test_a_bad_real_validation_option_fails_before_training(value: str, message: str, tmp_path: Path) -> None:
+    write_middlebury2006_scene(tmp_path / "real")
+    cfg = tiny_config(tmp_path / "run", f"real_validation={value.replace('ROOT', str(tmp_path / 'real'))}")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(cfg)
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_reading_a_missing_or_foreign_checkpoint_fails_clearly(tmp_path: Path) -> None:

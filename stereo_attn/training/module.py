@@ -155,13 +155,14 @@ class StereoModule(L.LightningModule):
         self.validation_metrics = {"step": self.global_step, **metrics}
         self.log_dict({f"val/{k}": v for k, v in metrics.items()}, sync_dist=False)
         if self.rows and not self.trainer.sanity_checking:
-            self._log_picture(np.concatenate(self.rows, axis=0))
+            self.log_picture(np.concatenate(self.rows, axis=0))
 
-    def _log_picture(self, picture: np.ndarray) -> None:
+    def log_picture(self, picture: np.ndarray, prefix: str = "val") -> None:
+        """Validation rows as W&B ``<prefix>/examples``, or (CSV, no logger) ``images/<prefix>_step*.png``."""
         caption = "left | ground truth | prediction | error (0 to {:g} px)".format(self.images["max_error"])
         if isinstance(self.logger, WandbLogger):
-            self.logger.log_image("val/examples", [picture], step=self.global_step, caption=[caption])
-        elif self.trainer.is_global_zero:  # CSV or no logger: PNGs next to the checkpoints
+            self.logger.log_image(f"{prefix}/examples", [picture], step=self.global_step, caption=[caption])
+        elif self.trainer.is_global_zero:  # PNGs next to the checkpoints
             folder = Path(self.trainer.default_root_dir) / "images"
             folder.mkdir(parents=True, exist_ok=True)
-            write_image(folder / f"val_step{self.global_step:07d}.png", picture)
+            write_image(folder / f"{prefix}_step{self.global_step:07d}.png", picture)

@@ -20,6 +20,7 @@ from stereo_attn.evaluation.protocols import Protocol
 from stereo_attn.evaluation.sgbm import sgbm_predictor
 from stereo_attn.training.checks import check_training_options, resume_run_id
 from stereo_attn.training.module import StereoModule
+from stereo_attn.training.real_validation import RealPairValidation, real_validation_pairs
 from stereo_attn.training.targets import instantiate_checked
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,12 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[Callback]:
     return [c for c in callbacks if has_logger or not isinstance(c, LearningRateMonitor)]
 
 
-def sgbm_scores(dataset: Any, max_disparity: float) -> dict[str, float]:
-    """StereoSGBM on the validation split, over the pixels training validates on (0 < gt < max_disparity)."""
-    samples = (to_arrays(dataset[index]) for index in range(len(dataset)))
+def sgbm_scores(samples: Sequence[dict[str, Any]], max_disparity: float, range_cut: bool) -> dict[str, float]:
+    """StereoSGBM on validation samples (arrays), over the pixels training validates them on: the split's
+    0 < gt < max_disparity (``range_cut``), or a real pair's every pixel with ground truth."""
     methods = {"sgbm": sgbm_predictor(max_disparity)}
-    _, summaries = evaluate(samples, methods, Protocol("all", range_cut=True), max_disparity, len(dataset))
+    protocol = Protocol("all", range_cut=range_cut)
+    _, summaries = evaluate(samples, methods, protocol, max_disparity, len(samples))
     return {key: summaries["sgbm"][key] for key in METRICS}
 
 
@@ -79,9 +81,13 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str
     L.seed_everything(cfg.seed, workers=True)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     datamodule = instantiate_checked(cfg.data, "data")
+    real_pairs = real_validation_pairs(cfg.real_validation)
     module = build_module(cfg)
     logger = build_logger(cfg)
     callbacks = [*build_callbacks(cfg, has_logger=bool(logger)), *extra_callbacks]
+    real = RealPairValidation(real_pairs) if real_pairs is not None else None
+    if real is not None:
+        callbacks.append(real)
     trainer: L.Trainer = instantiate_checked(
         cfg.trainer, "trainer", default_root_dir=cfg.run_dir, logger=logger, callbacks=callbacks
     )
@@ -93,12 +99,19 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str
     if last.get("step") != trainer.global_step:  # the schedule did not end on a validation
         trainer.validate(module, datamodule=datamodule, verbose=False)
     result = {k: v for k, v in module.validation_metrics.items() if k != "step"}
+    if real is not None and trainer.is_global_zero:
+        result.update({f"real_{k}": v for k, v in real.metrics.items() if k != "step"})
     result["steps"] = trainer.global_step
     if cfg.baseline == "sgbm" and trainer.is_global_zero:
-        baseline = sgbm_scores(datamodule.dataset("val"), module.max_disparity)
-        result.update({f"sgbm_{k}": v for k, v in baseline.items()})
-        if isinstance(logger, WandbLogger):
-            logger.experiment.summary.update({f"val/sgbm_{k}": v for k, v in baseline.items()})
+        val = datamodule.dataset("val")
+        scored = {"": sgbm_scores([to_arrays(val[i]) for i in range(len(val))], module.max_disparity, True)}
+        if real is not None:
+            scored["real_"] = sgbm_scores(real.samples, module.max_disparity, range_cut=False)
+        for prefix, baseline in scored.items():
+            result.update({f"{prefix}sgbm_{k}": v for k, v in baseline.items()})
+            if isinstance(logger, WandbLogger):
+                section = "val_real" if prefix else "val"
+                logger.experiment.summary.update({f"{section}/sgbm_{k}": v for k, v in baseline.items()})
     if isinstance(logger, WandbLogger) and trainer.is_global_zero:
         logger.experiment.finish()  # flush the offline run before the final report
     return result
