@@ -152,6 +152,23 @@ def infer_cases(w: Path) -> list[tuple[list[str], str]]:
             "ply_stride=1000000000000000000000000000000: expected",
         ),
         ([*pair, f"output_dir={w}", "overwrite=true", "left=left.png"], "left"),
+        (["format=kitti2015", f"output_dir={w / 'o'}"], "format=kitti2015: a submission needs both data="),
+        (["data=eth3d", f"data.root={w}", f"output_dir={w / 'o'}"], "data=eth3d: a submission needs both"),
+        (["data=eth3d", f"data.root={w}", "format=kitti2015"], "format=kitti2015 with data=eth3d"),
+        (["data=eth3d", f"data.root={w}", "format=eth3d", *pair], "left= and format=eth3d"),
+        (["data=eth3d", f"data.root={w}", "format=eth3d"], "format=eth3d: give output_dir="),
+        (["data=eth3d", "format=eth3d", f"output_dir={w / 'o'}"], "data.root is missing"),
+        (["data=eth3d", f"data.root={w}", "format=eth3d", f"output_dir={w / 'o'}"], "two_view_test/<scene>/"),
+        (
+            [
+                "format=middlebury",
+                "data=middlebury",
+                f"data.root={w}",
+                f"output_dir={w / 'o'}",
+                "method_name=a-b",
+            ],
+            "method_name=a-b: expected 1-32 letters or digits",
+        ),
     ]
     if NO_CUDA:
         cases.append(([*pair, "device=cuda"], "device=cuda: CUDA is not available"))

@@ -24,6 +24,7 @@ from stereo_attn.inference.calibration import Calibration, calibration_from_opti
 from stereo_attn.inference.outputs import output_names, write_outputs
 from stereo_attn.inference.pairs import InputError, Pair, check_pairs, find_pairs, load_pair, output_stems
 from stereo_attn.inference.predict import batches, check_memory, predict, resolve_device
+from stereo_attn.inference.submission import FORMATS, write_submission
 from stereo_attn.staging import Staging, reserve_folder, timestamp
 
 DEFAULT_OUTPUT_PARENT = Path("outputs", "infer")
@@ -101,6 +102,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """scripts/infer.py's job from its config (conf/infer.yaml); the summary ``infer`` returns."""
     # Relative paths (globs too) are taken from the directory the script was started in.
     path = lambda key: None if cfg[key] is None else str(options.path(cfg[key], key))  # noqa: E731
+    if cfg.format is not None or cfg.get("data") is not None:
+        return run_submission(cfg)
     pairs = find_pairs(path("left"), path("right"), path("list"))
     calibration = calibration_from_options(
         path("calib"),
@@ -116,6 +119,43 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         device=cfg.device,
         calibration=calibration,
         ply_stride=cfg.ply_stride,
+        progress=options.boolean(cfg.progress, "progress"),
+        overwrite=cfg.overwrite,
+    )
+
+
+def run_submission(cfg: DictConfig) -> dict[str, Any]:
+    """``data=<benchmark> data.root=ROOT format=<benchmark>``: the benchmark's test pairs, written as its
+    upload expects (see submission.py)."""
+    benchmark = options.choice(cfg.format, "format", [None, *FORMATS])
+    data = cfg.get("data")
+    if data is None or benchmark is None:
+        given = f"format={benchmark}" if data is None else f"data={data.name}"
+        raise options.OptionError(
+            f"{given}: a submission needs both data=<benchmark> data.root=... and format=<benchmark>"
+        )
+    if data.name != benchmark:
+        raise options.OptionError(
+            f"format={benchmark} with data={data.name}: a submission reads its own benchmark's test pairs"
+        )
+    for key in ("left", "right", "list"):
+        if cfg[key] is not None:
+            raise options.OptionError(
+                f"{key}= and format={benchmark}: the pairs come from data.root's test folders"
+            )
+    if cfg.output_dir is None:
+        raise options.OptionError(f"format={benchmark}: give output_dir= (the folder to upload from)")
+    root = options.path(data.root, "data.root") if data.root is not None else None
+    if root is None:
+        raise options.OptionError("data.root is missing: give data.root=...")
+    return write_submission(
+        benchmark,
+        root,
+        options.path(cfg.output_dir, "output_dir"),
+        options.path(cfg.checkpoint, "checkpoint"),
+        method_name=cfg.method_name,
+        max_disparity=cfg.max_disparity,
+        device=cfg.device,
         progress=options.boolean(cfg.progress, "progress"),
         overwrite=cfg.overwrite,
     )
