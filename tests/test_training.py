@@ -29,8 +29,10 @@ from helpers.project import CONF
 from helpers.training import tiny_config
 
 ATTENTIONS = sorted(path.stem for path in (CONF / "model" / "attention").glob("*.yaml"))
-# The anchors' GPU recipes; world_files is the CPU recipe for rendered world pairs (test_world.py).
-EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml") if path.stem != "world_files")
+# The anchors' GPU recipes; world_files is the CPU recipe for rendered world pairs (test_world.py),
+# finetune_folder the recipe for a user's own pairs (test_folder_dataset.py).
+OWN_RECIPES = ("world_files", "finetune_folder")
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml") if p.stem not in OWN_RECIPES)
 
 
 def test_stage_weights_default_to_gwcnet_from_the_end_and_check_their_count() -> None:

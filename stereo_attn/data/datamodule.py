@@ -18,6 +18,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from stereo_attn.data.readers.eth3d import ETH3D
+from stereo_attn.data.readers.folder import StereoFolder
 from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
 from stereo_attn.data.readers.middlebury import Middlebury2014
 from stereo_attn.data.readers.middlebury2006 import Middlebury2006
@@ -37,6 +38,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "middlebury": Middlebury2014,
     "middlebury2006": Middlebury2006,
     "eth3d": ETH3D,
+    "folder": StereoFolder,
 }
 
 

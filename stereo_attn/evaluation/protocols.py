@@ -32,6 +32,7 @@ PROTOCOLS = {
     "kitti_mix": Protocol("all", range_cut=False),
     "middlebury": Protocol("noc", range_cut=False),
     "eth3d": Protocol("noc", range_cut=False),
+    "folder": Protocol("all", range_cut=False),  # your own pairs: every pixel with ground truth (and mask)
 }
 
 

@@ -176,6 +176,29 @@ def make_eth3d(root: Path) -> dict[str, tuple]:
     return written
 
 
+def make_folder(root: Path) -> dict[str, tuple]:
+    """data=folder: left/, right/, disparity/ in each of its formats (PFM, KITTI PNG, NPY), one mask."""
+    written = {}
+    for stem, kind in (("c_pfm", "pfm"), ("a_png", "png"), ("b_npy", "npy")):
+        left = put_image(root / "left" / f"{stem}.png", stem, "L")
+        right = put_image(root / "right" / f"{stem}.png", stem, "R")
+        if kind == "pfm":
+            disparity = put_pfm(root / "disparity" / f"{stem}.pfm", stem)
+        elif kind == "png":
+            disparity, _ = put_kitti(root / "disparity" / f"{stem}.png", stem)
+        else:
+            disparity = _rng(stem, "npy").uniform(-1, 30, (H, W)).astype(np.float32)
+            disparity[0, 0] = np.inf
+            (root / "disparity").mkdir(parents=True, exist_ok=True)
+            np.save(root / "disparity" / f"{stem}.npy", disparity)
+        written[stem] = (left, right, disparity)
+    mask = np.where(_rng("mask").random((H, W)) < 0.5, 255, 0).astype(np.uint8)
+    (root / "mask").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "mask" / "c_pfm.png"), mask)
+    written["c_pfm"] += (mask,)
+    return written
+
+
 def fixture_root(name: str, root: Path) -> Path:
     """A tiny tree in the layout the config ``name`` reads."""
     if name == "sceneflow":
@@ -189,6 +212,8 @@ def fixture_root(name: str, root: Path) -> Path:
         make_middlebury(root)
     elif name == "eth3d":
         make_eth3d(root)
+    elif name == "folder":
+        make_folder(root)
     return root
 
 
