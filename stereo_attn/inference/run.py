@@ -25,6 +25,7 @@ from stereo_attn.inference.outputs import output_names, write_outputs
 from stereo_attn.inference.pairs import InputError, Pair, check_pairs, find_pairs, load_pair, output_stems
 from stereo_attn.inference.predict import batches, check_memory, predict, resolve_device
 from stereo_attn.inference.submission import FORMATS, write_submission
+from stereo_attn.inference.video import infer_video, is_video
 from stereo_attn.staging import Staging, reserve_folder, timestamp
 
 DEFAULT_OUTPUT_PARENT = Path("outputs", "infer")
@@ -104,6 +105,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     path = lambda key: None if cfg[key] is None else str(options.path(cfg[key], key))  # noqa: E731
     if cfg.format is not None or cfg.get("data") is not None:
         return run_submission(cfg)
+    if is_video(cfg.left) or is_video(cfg.right) or cfg.layout == "sbs":
+        return infer_video(
+            path("left") or options.text(cfg.left, "left"),
+            path("right"),
+            options.path(cfg.output_dir, "output_dir", optional=True),
+            options.path(cfg.checkpoint, "checkpoint"),
+            layout=cfg.layout,
+            max_disparity=cfg.max_disparity,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            pfm_frames=cfg.pfm_frames,
+            progress=options.boolean(cfg.progress, "progress"),
+            overwrite=cfg.overwrite,
+        )
     pairs = find_pairs(path("left"), path("right"), path("list"))
     calibration = calibration_from_options(
         path("calib"),
