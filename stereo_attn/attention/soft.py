@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -95,7 +94,10 @@ class KernelPass:
         self.landmarks = landmarks
         batch, m, _ = landmarks.shape
         self.recompute = torch.is_grad_enabled()
-        self.storage = None if self.recompute else landmarks.new_empty(batch * m * chunk_voxels)
+        # A traced graph (torch.compile, ONNX export) gets plain results: writes into views of one
+        # buffer would become scatters of a size the trace fixed.
+        reuse = not self.recompute and not torch.compiler.is_compiling()
+        self.storage = landmarks.new_empty(batch * m * chunk_voxels) if reuse else None
 
     def __call__(self, step: Callable[..., torch.Tensor], tokens: torch.Tensor, *args) -> torch.Tensor:
         """step(kernel, *args) for this chunk's kernel."""
@@ -103,9 +105,11 @@ class KernelPass:
             # No randomness inside, so no RNG state to save and restore.
             options = {"use_reentrant": False, "preserve_rng_state": False}
             return checkpoint(_kernel_step, step, self.landmarks, tokens, *args, **options)
-        batch, m, _ = self.landmarks.shape
-        # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
-        out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
+        out = None
+        if self.storage is not None:
+            batch, m, _ = self.landmarks.shape
+            # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
+            out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
         return _kernel_step(step, self.landmarks, tokens, *args, out=out)
 
 
@@ -144,11 +148,13 @@ def _mixed(kernel: torch.Tensor, mixing: torch.Tensor, power: float | None) -> t
 
 
 def adaptive_average(x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """F.adaptive_avg_pool3d(x, grid), with the full-size step done as a matmul.
+    """F.adaptive_avg_pool3d(x, grid), done as three small matmuls with interval-mean matrices.
 
     Adaptive regions are products of 1-D intervals, so pooling is separable. Reducing W first with a
     (grid_w, W) averaging matrix reads the volume once in its own memory layout; the pooling kernel
-    itself is 3-4x slower on a channels-last volume. The rest is pooled on the 1/W-sized result.
+    itself is 3-4x slower on a channels-last volume. H and D are then reduced on the 1/W-sized result
+    the same way, which also keeps the block exportable with dynamic sizes (ONNX has no adaptive
+    pooling to a fixed grid).
     """
     b, c, d, h, w = x.shape
     with torch.autocast(x.device.type, enabled=False):
@@ -157,8 +163,10 @@ def adaptive_average(x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tenso
             rows = x.permute(0, 2, 3, 4, 1).reshape(b * d * h, w, c)  # a view: the memory order
             pooled_w = torch.matmul(weights, rows).view(b, d, h, grid[2], c).permute(0, 4, 1, 2, 3)
         else:
-            pooled_w = torch.matmul(x, weights.mT)
-        return F.adaptive_avg_pool3d(pooled_w, grid)
+            pooled_w = torch.matmul(x, weights.mT)  # (b, c, d, h, grid_w)
+        pooled_h = torch.matmul(interval_means(h, grid[1], x), pooled_w)  # (b, c, d, grid_h, grid_w)
+        pooled = torch.matmul(interval_means(d, grid[0], x), pooled_h.flatten(3))
+        return pooled.view(b, c, grid[0], grid[1], grid[2])
 
 
 def interval_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from stereo_attn import options
 from stereo_attn.checkpoint import network_from_checkpoint
+from stereo_attn.deploy.onnx_backend import OnnxNetwork
 from stereo_attn.inference.calibration import Calibration, calibration_from_options
 from stereo_attn.inference.outputs import output_names, write_outputs
 from stereo_attn.inference.pairs import InputError, Pair, check_pairs, find_pairs, load_pair, output_stems
@@ -43,19 +44,29 @@ def infer(
     ply_stride: int = 1,
     progress: bool = True,
     overwrite: bool = False,
+    backend: str = "torch",
+    onnx: str | Path | None = None,
 ) -> dict[str, Any]:
     """Check everything, predict every pair, then move all outputs into ``output_dir`` at once
     (None: a new ``outputs/infer/<time>`` folder); returns a summary. Outputs that already exist are an
-    error unless ``overwrite``."""
+    error unless ``overwrite``. ``backend="onnxruntime"`` runs the graph ``onnx`` (scripts/export.py)
+    instead of the checkpoint's network."""
     batch_size = options.integer(batch_size, "batch_size", minimum=1)
     ply_stride = options.integer(ply_stride, "ply_stride", minimum=1, maximum=MAX_PLY_STRIDE)
     max_disparity = options.integer(max_disparity, "max_disparity", minimum=4, optional=True)
     options.boolean(overwrite, "overwrite")
+    options.choice(backend, "backend", list(BACKENDS))
     stems = output_stems(pairs)
     torch_device = resolve_device(device)
-    network = network_from_checkpoint(checkpoint, max_disparity)
+    if backend == "onnxruntime":
+        network = onnx_network(onnx, max_disparity)
+        run_batch = network.predict
+    else:
+        network = network_from_checkpoint(checkpoint, max_disparity)
+        run_batch = lambda lefts, rights: predict(network, lefts, rights, torch_device)  # noqa: E731
     sizes = check_pairs(pairs)
-    check_memory(network, sizes, batch_size, torch_device)
+    if backend == "torch":  # the estimate is the torch path's, chunked attention included
+        check_memory(network, sizes, batch_size, torch_device)
     names = [name for stem in stems for name in output_names(stem, calibration is not None)]
     if output_dir is None:
         output_dir, owned = reserve_folder(DEFAULT_OUTPUT_PARENT, timestamp(), "output_dir"), True
@@ -70,13 +81,12 @@ def infer(
     stale = [name for name in every if name not in names]
     staging = Staging(output_dir, names, "output_dir", replace=overwrite, owned=owned, stale=stale)
 
-    network.to(torch_device)
+    if backend == "torch":
+        network.to(torch_device)
     with staging as folder, tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not progress) as bar:
         for indices in batches(sizes, batch_size):
             images = [load_pair(pairs[index]) for index in indices]
-            disparity, confidence = predict(
-                network, [left for left, _ in images], [right for _, right in images], torch_device
-            )
+            disparity, confidence = run_batch([left for left, _ in images], [right for _, right in images])
             for row, index in enumerate(indices):
                 left = images[row][0]
                 write_outputs(
@@ -95,8 +105,24 @@ def infer(
         "pairs": len(pairs),
         "files": len(names),
         "max_disparity": network.max_disparity,
-        "device": str(torch_device),
+        "device": str(torch_device) if backend == "torch" else "onnxruntime cpu",
     }
+
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def onnx_network(onnx: str | Path | None, max_disparity: int | None) -> OnnxNetwork:
+    """The exported graph for backend=onnxruntime; its range is fixed at export."""
+    if onnx is None:
+        raise options.OptionError("backend=onnxruntime needs onnx=M.onnx (written by scripts/export.py)")
+    network = OnnxNetwork(Path(onnx))
+    if max_disparity is not None and max_disparity != network.max_disparity:
+        raise options.OptionError(
+            f"max_disparity={max_disparity}: {onnx} was exported with {network.max_disparity}; "
+            "export again with max_disparity= to change it"
+        )
+    return network
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -136,6 +162,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ply_stride=cfg.ply_stride,
         progress=options.boolean(cfg.progress, "progress"),
         overwrite=cfg.overwrite,
+        backend=cfg.backend,
+        onnx=options.path(cfg.onnx, "onnx", optional=True),
     )
 
 

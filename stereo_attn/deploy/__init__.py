@@ -1,0 +1,1 @@
+"""Deployment: the network exported to ONNX, and ONNX Runtime as an inference backend."""
