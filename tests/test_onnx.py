@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -149,3 +150,16 @@ def test_a_graph_beyond_the_tolerance_is_not_written(tmp_path: Path, monkeypatch
     with pytest.raises(ExportError, match=r"differs from torch by .* nothing written"):
         export_onnx(network, tmp_path / "m.onnx", {"max_disparity": 32}, [(64, 96)])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_model_benchmark_times_an_exported_graph_in_onnxruntime(shipped_onnx, tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    done = run(
+        "bench_model", f"output={output}", f"hydra.run.dir={tmp_path}", "~models.small", "~models.base",
+        "checkpoints=null", f"onnx={{shipped:'{shipped_onnx[0]}'}}", "sizes=[[64,96]]", "repeats=1", "warmup=0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (record,) = json.loads(output.read_text())
+    assert (record["preset"], record["attention"], record["height"]) == ("shipped", "onnxruntime", 64)
+    assert record["seconds"] > 0 and record["params"] > 100_000 and record["attention_share"] is None
+    assert "| shipped | onnxruntime | 64x96 |" in done.stdout

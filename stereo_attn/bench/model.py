@@ -11,8 +11,10 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,8 +43,39 @@ def _time_attention(model: nn.Module) -> list[float]:
     return spent
 
 
+def measure_onnx(spec: dict[str, Any]) -> dict[str, Any]:
+    """Median inference time and peak memory of an exported graph in ONNX Runtime (fresh process)."""
+    import onnx
+
+    from stereo_attn.deploy.onnx_backend import OnnxNetwork
+
+    network = OnnxNetwork(Path(spec["onnx"]))
+    params = sum(int(np.prod(tensor.dims)) for tensor in onnx.load(spec["onnx"]).graph.initializer)
+    generator = np.random.default_rng(0)
+    left, right = (generator.random((spec["height"], spec["width"], 3), dtype=np.float32) for _ in range(2))
+    baseline = current_rss_bytes()
+    for _ in range(spec["warmup"]):
+        network.predict([left], [right])
+    reset_peak_rss()
+    times = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        network.predict([left], [right])
+        times.append(time.perf_counter() - start)
+    return {
+        "params": params,
+        "seconds": statistics.median(times),
+        "seconds_all": times,
+        "peak_bytes": peak_rss_bytes() - baseline,
+        "attention_share": None,  # one fused graph: no block boundaries to time
+        "threads": torch.get_num_threads(),
+    }
+
+
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Median inference time, peak memory and attention share of one model on one size (fresh process)."""
+    if "onnx" in spec:
+        return measure_onnx(spec)
     torch.manual_seed(0)
     if "checkpoint" in spec:  # a trained network, as inference runs it
         model = network_from_checkpoint(spec["checkpoint"])
@@ -82,9 +115,11 @@ def run_benchmark(
     warmup: int,
     timeout_s: float,
     checkpoints: dict[str, str] | None = None,
+    onnx: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every preset with every attention block at every size, then every checkpoint (``name: path``,
-    recorded as preset ``name``, attention ``checkpoint``) at every size; one record per configuration."""
+    recorded as preset ``name``, attention ``checkpoint``) and every exported graph (``name: path``,
+    attention ``onnxruntime``) at every size; one record per configuration."""
     configurations = [
         (preset, attention, {"model": {**model, "attention": block}})
         for preset, model in models.items()
@@ -93,6 +128,7 @@ def run_benchmark(
     configurations += [
         (name, "checkpoint", {"checkpoint": path}) for name, path in (checkpoints or {}).items()
     ]
+    configurations += [(name, "onnxruntime", {"onnx": path}) for name, path in (onnx or {}).items()]
     runs = [
         ({"preset": preset, "attention": attention, "height": height, "width": width},
          {**network, "height": height, "width": width, "repeats": repeats, "warmup": warmup})
@@ -105,8 +141,7 @@ def run_benchmark(
 def progress_line(record: dict[str, Any]) -> str:
     if record["feasible"]:
         outcome = (
-            f"{record['seconds']:.3f} s, peak {format_bytes(record['peak_bytes'])}, "
-            f"attention {100 * record['attention_share']:.0f}%"
+            f"{record['seconds']:.3f} s, peak {format_bytes(record['peak_bytes'])}, attention {share(record)}"
         )
     else:
         outcome = f"failed: {record['error']}"
@@ -114,12 +149,16 @@ def progress_line(record: dict[str, Any]) -> str:
     return f"{record['preset']:<6} {record['attention']:<10} {size:<10} {outcome}"
 
 
+def share(record: dict[str, Any]) -> str:
+    return "-" if record["attention_share"] is None else f"{100 * record['attention_share']:.0f}%"
+
+
 def summarize(records: list[dict[str, Any]]) -> str:
     rows = []
     for r in records:
         if r["feasible"]:
             cells = [f"{r['params'] / 1e6:.2f} M", f"{r['seconds']:.3f}", format_bytes(r["peak_bytes"])]
-            cells.append(f"{100 * r['attention_share']:.0f}%")
+            cells.append(share(r))
         else:
             cells = ["-", "-", "-", r["error"]]
         rows.append([r["preset"], r["attention"], f"{r['height']}x{r['width']}", *cells])
