@@ -156,7 +156,8 @@ def test_the_model_benchmark_times_an_exported_graph_in_onnxruntime(shipped_onnx
     output = tmp_path / "bench.json"
     done = run(
         "bench_model", f"output={output}", f"hydra.run.dir={tmp_path}", "~models.small", "~models.base",
-        "checkpoints=null", f"onnx={{shipped:'{shipped_onnx[0]}'}}", "sizes=[[64,96]]", "repeats=1", "warmup=0",
+        "checkpoints=null", f"onnx={{shipped:'{shipped_onnx[0]}'}}", "sizes=[[64,96]]", "repeats=1",
+        "warmup=0",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     (record,) = json.loads(output.read_text())
