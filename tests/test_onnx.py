@@ -124,7 +124,8 @@ def test_a_file_that_is_not_an_exported_graph_is_refused(tmp_path: Path, shipped
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", ["efficient", "soft", "polynl", "guided", "none"])
+# Efficient attention exports in the shipped checkpoint above, `none` in the tolerance test below.
+@pytest.mark.parametrize("block", ["soft", "polynl", "guided"])
 def test_every_attention_block_exports_within_the_tolerance(block: str, tmp_path: Path) -> None:
     attention = {"name": block, **({"inverse": "newton"} if block == "soft" else {})}
     network = build_network({**TINY, "attention": attention}, "").eval()

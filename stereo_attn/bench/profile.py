@@ -20,12 +20,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from stereo_attn.bench.training import AUTOCAST
 from stereo_attn.data.writers import markdown_table
 from stereo_attn.training.loss import disparity_loss
 from stereo_attn.training.run import build_module
 from stereo_attn.training.targets import instantiate_checked
-
-AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def stages(network: nn.Module) -> dict[str, list[nn.Module]]:
