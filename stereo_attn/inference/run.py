@@ -26,7 +26,7 @@ from stereo_attn.inference.outputs import output_names, write_outputs
 from stereo_attn.inference.pairs import InputError, Pair, check_pairs, find_pairs, load_pair, output_stems
 from stereo_attn.inference.predict import batches, check_memory, predict, resolve_device
 from stereo_attn.inference.submission import FORMATS, write_submission
-from stereo_attn.inference.video import infer_video, is_video
+from stereo_attn.inference.video import LAYOUTS, infer_video, is_video
 from stereo_attn.staging import Staging, reserve_folder, timestamp
 
 DEFAULT_OUTPUT_PARENT = Path("outputs", "infer")
@@ -129,9 +129,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """scripts/infer.py's job from its config (conf/infer.yaml); the summary ``infer`` returns."""
     # Relative paths (globs too) are taken from the directory the script was started in.
     path = lambda key: None if cfg[key] is None else str(options.path(cfg[key], key))  # noqa: E731
-    if cfg.format is not None or cfg.get("data") is not None:
+    options.choice(cfg.layout, "layout", list(LAYOUTS))
+    submission = cfg.format is not None or cfg.get("data") is not None
+    video = is_video(cfg.left) or is_video(cfg.right) or cfg.layout == "sbs"
+    if (submission or video) and cfg.backend != "torch":
+        what = "a submission" if submission else "video"
+        raise options.OptionError(
+            f"backend={cfg.backend}: runs image pairs; {what} runs on torch (backend=torch)"
+        )
+    if submission:
         return run_submission(cfg)
-    if is_video(cfg.left) or is_video(cfg.right) or cfg.layout == "sbs":
+    if video:
         return infer_video(
             path("left") or options.text(cfg.left, "left"),
             path("right"),
