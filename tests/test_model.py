@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from stereo_attn.model import StereoNetwork
+from stereo_attn.model.cost_volume import groupwise_correlation
 from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
 from stereo_attn.model.spec import build_network
 
@@ -71,6 +72,18 @@ def test_swapping_the_attention_block_changes_nothing_else() -> None:
     left, right = torch.rand(1, 3, 40, 72), torch.rand(1, 3, 40, 72)
     with torch.no_grad():  # a new attention block is the identity, so the networks agree exactly
         torch.testing.assert_close(attended(left, right)["disparity"], plain(left, right)["disparity"])
+
+
+@pytest.mark.parametrize("width", [13, 5])  # wider than the range, and narrower (an exported graph's case)
+def test_groupwise_correlation_equals_its_definition_pixel_by_pixel(width: int) -> None:
+    left, right = torch.randn(2, 6, 3, width), torch.randn(2, 6, 3, width)
+    volume = groupwise_correlation(left, right, disparities=8, groups=3)
+    expected = torch.zeros(2, 3, 8, 3, width)
+    for d in range(8):
+        for x in range(d, width):  # zero where x - d is outside the right image
+            product = left[..., x] * right[..., x - d]  # (B, C, H)
+            expected[:, :, d, :, x] = product.view(2, 3, 2, 3).mean(dim=2)
+    torch.testing.assert_close(volume, expected)
 
 
 def test_soft_argmin_and_confidence_on_known_distributions() -> None:

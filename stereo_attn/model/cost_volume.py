@@ -13,8 +13,12 @@ def groupwise_correlation(
     b, c, h, w = left.shape
     if c % groups:
         raise ValueError(f"feature channels {c} are not divisible by groups={groups}")
-    volume = left.new_zeros(b, groups, disparities, h, w)
-    for d in range(min(disparities, w)):
-        product = left[..., d:] * (right[..., : w - d] if d else right)
-        volume[:, :, d, :, d:] = product.view(b, groups, c // groups, h, w - d).mean(dim=2)
+    # The right features padded with `disparities` zero columns on the left: every shift is a slice of
+    # width w, so the loop has the same shapes at any image width (an exported graph with a dynamic
+    # width keeps working when the image is narrower than the disparity range).
+    padded = torch.nn.functional.pad(right, (disparities, 0))
+    volume = left.new_empty(b, groups, disparities, h, w)
+    for d in range(disparities):
+        shifted = padded[..., disparities - d : disparities - d + w]
+        volume[:, :, d] = (left * shifted).view(b, groups, c // groups, h, w).mean(dim=2)
     return volume
