@@ -33,18 +33,13 @@ def run(script: str, *arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
-@pytest.fixture(scope="module")
-def shipped_onnx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    path = tmp_path_factory.mktemp("onnx") / "shipped.onnx"
-    done = run("export", f"output={path}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    return path, done.stdout
-
-
 def test_export_checks_three_sizes_against_torch_and_writes_the_graph(shipped_onnx) -> None:
     path, stdout = shipped_onnx
-    differences = [float(m) for m in re.findall(r"^\| \d+x\d+ \| ([0-9.e+-]+) \|$", stdout, re.MULTILINE)]
-    assert len(differences) == 3 and max(differences) <= 0.01
+    rows = re.findall(r"^\| (\d+)x\d+ \| ([0-9.e+-]+) \|$", stdout, re.MULTILINE)
+    assert len(rows) == 3 and max(float(difference) for _, difference in rows) <= 0.01
+    # One image narrower than the 96 px range: its disparity shifts leave the image (a fixed-width
+    # assumption in the graph would fail there).
+    assert min(int(width) for width, _ in rows) < 96
     assert path.is_file() and "wrote" in stdout and "max_disparity 96" in stdout
 
 

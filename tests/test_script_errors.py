@@ -158,14 +158,7 @@ def infer_cases(w: Path) -> list[tuple[list[str], str]]:
         (["data=eth3d", f"data.root={w}", "format=eth3d", *pair], "left= and format=eth3d"),
         (["data=eth3d", f"data.root={w}", "format=eth3d"], "format=eth3d: give output_dir="),
         ([*pair, "layout=tb"], "layout=tb: expected one of pair, sbs"),
-        (
-            [f"left={w / 'v.mp4'}", "layout=sbs", "backend=onnxruntime"],
-            "backend=onnxruntime: runs image pairs; video",
-        ),
-        (
-            ["data=eth3d", f"data.root={w}", "format=eth3d", "backend=onnxruntime"],
-            "; a submission runs on torch",
-        ),
+        ([*pair, "backend=onnxruntime", "device=cuda"], "device=cuda: backend=onnxruntime runs on the CPU"),
         (["data=eth3d", "format=eth3d", f"output_dir={w / 'o'}"], "data.root is missing"),
         (["data=eth3d", f"data.root={w}", "format=eth3d", f"output_dir={w / 'o'}"], "two_view_test/<scene>/"),
         (

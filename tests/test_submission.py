@@ -120,6 +120,22 @@ def test_eth3d_submission_is_low_res_two_view_pfm_and_runtime(tmp_path: Path) ->
     assert word == "runtime" and 0 < float(seconds) < 60
 
 
+def test_onnxruntime_writes_the_submission_torch_writes(shipped_onnx, tmp_path: Path) -> None:
+    root = eth3d_root(tmp_path / "eth3d")
+    for backend in ("torch", "onnxruntime"):
+        summary = write_submission(
+            "eth3d", root, tmp_path / backend, SHIPPED_CHECKPOINT, progress=False,
+            backend=backend, onnx=shipped_onnx[0],
+        )  # fmt: skip
+    assert summary["device"] == "onnxruntime cpu"
+    assert files_under(tmp_path / "onnxruntime") == files_under(tmp_path / "torch")
+    read = lambda backend, scene: cv2.imread(  # noqa: E731
+        str(tmp_path / backend / "low_res_two_view" / f"{scene}.pfm"), cv2.IMREAD_UNCHANGED
+    )
+    for scene in ("facade_1s", "lakeside_1l"):
+        assert np.abs(read("onnxruntime", scene) - read("torch", scene)).max() <= 0.01
+
+
 def test_infer_script_writes_the_kitti_submission_as_its_contract_says(tmp_path: Path) -> None:
     root = kitti_root(tmp_path / "kitti", "image_2", "image_3")
     command = [

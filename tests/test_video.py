@@ -88,6 +88,23 @@ def test_a_side_by_side_video_is_split_into_its_halves(videos, tmp_path: Path) -
     assert sorted(p.name for p in out.iterdir()) == ["sbs_disparity.mp4", "sbs_frames"]
 
 
+def test_onnxruntime_runs_a_video_as_torch_does(videos, shipped_onnx, tmp_path: Path) -> None:
+    left, right = videos
+    for backend in ("torch", "onnxruntime"):
+        summary = infer_video(
+            left, right, tmp_path / backend, SHIPPED_CHECKPOINT, batch_size=2, pfm_frames=True,
+            progress=False, backend=backend, onnx=shipped_onnx[0],
+        )  # fmt: skip
+        assert summary["pairs"] == FRAMES
+    assert summary["device"] == "onnxruntime cpu"
+    read = lambda backend, index: cv2.imread(  # noqa: E731
+        str(tmp_path / backend / "left_frames" / f"{index:06d}.pfm"), cv2.IMREAD_UNCHANGED
+    )
+    for index in range(FRAMES):
+        assert np.abs(read("onnxruntime", index) - read("torch", index)).max() <= 0.01
+    assert len(decoded(tmp_path / "onnxruntime" / "left_disparity.mp4")) == FRAMES
+
+
 def test_the_colour_range_is_the_same_for_every_frame() -> None:
     near = np.full((33, 40), 10.0, np.float32)
     far = near.copy()

@@ -28,6 +28,9 @@ class OnnxNetwork:
             raise ExportError(
                 f"{path}: inputs {inputs}, expected ['left', 'right'] (scripts/export.py's graph)"
             )
+        # The export fixes the batch (a name instead of a number: any batch); larger batches are split.
+        batch = self.session.get_inputs()[0].shape[0]
+        self.graph_batch = batch if isinstance(batch, int) else None
 
     def predict(
         self, lefts: Sequence[np.ndarray], rights: Sequence[np.ndarray]
@@ -37,5 +40,10 @@ class OnnxNetwork:
         def batch(images: Sequence[np.ndarray]) -> np.ndarray:
             return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), np.float32)
 
-        disparity, confidence = self.session.run(None, {"left": batch(lefts), "right": batch(rights)})
+        step = self.graph_batch or len(lefts)
+        outputs = [
+            self.session.run(None, {"left": batch(lefts[i : i + step]), "right": batch(rights[i : i + step])})
+            for i in range(0, len(lefts), step)
+        ]
+        disparity, confidence = (np.concatenate([output[k] for output in outputs]) for k in (0, 1))
         return disparity.astype(np.float32), confidence.astype(np.float32)

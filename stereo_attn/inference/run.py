@@ -19,12 +19,11 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from stereo_attn import options
-from stereo_attn.checkpoint import network_from_checkpoint
-from stereo_attn.deploy.onnx_backend import OnnxNetwork
+from stereo_attn.inference.backends import load_predictor
 from stereo_attn.inference.calibration import Calibration, calibration_from_options
 from stereo_attn.inference.outputs import output_names, write_outputs
 from stereo_attn.inference.pairs import InputError, Pair, check_pairs, find_pairs, load_pair, output_stems
-from stereo_attn.inference.predict import batches, check_memory, predict, resolve_device
+from stereo_attn.inference.predict import batches
 from stereo_attn.inference.submission import FORMATS, write_submission
 from stereo_attn.inference.video import LAYOUTS, infer_video, is_video
 from stereo_attn.staging import Staging, reserve_folder, timestamp
@@ -53,20 +52,11 @@ def infer(
     instead of the checkpoint's network."""
     batch_size = options.integer(batch_size, "batch_size", minimum=1)
     ply_stride = options.integer(ply_stride, "ply_stride", minimum=1, maximum=MAX_PLY_STRIDE)
-    max_disparity = options.integer(max_disparity, "max_disparity", minimum=4, optional=True)
     options.boolean(overwrite, "overwrite")
-    options.choice(backend, "backend", list(BACKENDS))
     stems = output_stems(pairs)
-    torch_device = resolve_device(device)
-    if backend == "onnxruntime":
-        network = onnx_network(onnx, max_disparity)
-        run_batch = network.predict
-    else:
-        network = network_from_checkpoint(checkpoint, max_disparity)
-        run_batch = lambda lefts, rights: predict(network, lefts, rights, torch_device)  # noqa: E731
+    predictor = load_predictor(backend, checkpoint, onnx, max_disparity, device)
     sizes = check_pairs(pairs)
-    if backend == "torch":  # the estimate is the torch path's, chunked attention included
-        check_memory(network, sizes, batch_size, torch_device)
+    predictor.check_memory(sizes, batch_size)
     names = [name for stem in stems for name in output_names(stem, calibration is not None)]
     if output_dir is None:
         output_dir, owned = reserve_folder(DEFAULT_OUTPUT_PARENT, timestamp(), "output_dir"), True
@@ -81,12 +71,11 @@ def infer(
     stale = [name for name in every if name not in names]
     staging = Staging(output_dir, names, "output_dir", replace=overwrite, owned=owned, stale=stale)
 
-    if backend == "torch":
-        network.to(torch_device)
     with staging as folder, tqdm(total=len(pairs), desc="pairs", unit="pair", disable=not progress) as bar:
         for indices in batches(sizes, batch_size):
             images = [load_pair(pairs[index]) for index in indices]
-            disparity, confidence = run_batch([left for left, _ in images], [right for _, right in images])
+            lefts, rights = [left for left, _ in images], [right for _, right in images]
+            disparity, confidence = predictor.predict(lefts, rights)
             for row, index in enumerate(indices):
                 left = images[row][0]
                 write_outputs(
@@ -95,7 +84,7 @@ def infer(
                     left,
                     disparity[row],
                     confidence[row],
-                    network.max_disparity,
+                    predictor.max_disparity,
                     calibration,
                     ply_stride,
                 )
@@ -104,25 +93,9 @@ def infer(
         "output_dir": output_dir,
         "pairs": len(pairs),
         "files": len(names),
-        "max_disparity": network.max_disparity,
-        "device": str(torch_device) if backend == "torch" else "onnxruntime cpu",
+        "max_disparity": predictor.max_disparity,
+        "device": predictor.device,
     }
-
-
-BACKENDS = ("torch", "onnxruntime")
-
-
-def onnx_network(onnx: str | Path | None, max_disparity: int | None) -> OnnxNetwork:
-    """The exported graph for backend=onnxruntime; its range is fixed at export."""
-    if onnx is None:
-        raise options.OptionError("backend=onnxruntime needs onnx=M.onnx (written by scripts/export.py)")
-    network = OnnxNetwork(Path(onnx))
-    if max_disparity is not None and max_disparity != network.max_disparity:
-        raise options.OptionError(
-            f"max_disparity={max_disparity}: {onnx} was exported with {network.max_disparity}; "
-            "export again with max_disparity= to change it"
-        )
-    return network
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -132,11 +105,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     options.choice(cfg.layout, "layout", list(LAYOUTS))
     submission = cfg.format is not None or cfg.get("data") is not None
     video = is_video(cfg.left) or is_video(cfg.right) or cfg.layout == "sbs"
-    if (submission or video) and cfg.backend != "torch":
-        what = "a submission" if submission else "video"
-        raise options.OptionError(
-            f"backend={cfg.backend}: runs image pairs; {what} runs on torch (backend=torch)"
-        )
     if submission:
         return run_submission(cfg)
     if video:
@@ -152,6 +120,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             pfm_frames=cfg.pfm_frames,
             progress=options.boolean(cfg.progress, "progress"),
             overwrite=cfg.overwrite,
+            backend=cfg.backend,
+            onnx=options.path(cfg.onnx, "onnx", optional=True),
         )
     pairs = find_pairs(path("left"), path("right"), path("list"))
     calibration = calibration_from_options(
@@ -209,4 +179,6 @@ def run_submission(cfg: DictConfig) -> dict[str, Any]:
         device=cfg.device,
         progress=options.boolean(cfg.progress, "progress"),
         overwrite=cfg.overwrite,
+        backend=cfg.backend,
+        onnx=options.path(cfg.onnx, "onnx", optional=True),
     )

@@ -27,14 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from stereo_attn import options
-from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.io import write_kitti_disparity, write_pfm
 from stereo_attn.data.readers.eth3d import ETH3D
 from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
 from stereo_attn.data.readers.middlebury import Middlebury2014
 from stereo_attn.data.writers import write_text_atomic
+from stereo_attn.inference.backends import load_predictor
 from stereo_attn.inference.pairs import Pair, check_pairs, load_pair
-from stereo_attn.inference.predict import check_memory, predict, resolve_device
 from stereo_attn.staging import Staging
 
 # Middlebury shows the name in its tables; its files are named after it, so letters and digits only.
@@ -125,9 +124,12 @@ def write_submission(
     device: str = "auto",
     progress: bool = True,
     overwrite: bool = False,
+    backend: str = "torch",
+    onnx: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Predict every test pair under ``root`` and write ``benchmark``'s submission files into
-    ``output_dir``, all at once when every pair is done; returns a summary."""
+    ``output_dir``, all at once when every pair is done; returns a summary. ``backend``: see
+    backends.load_predictor."""
     options.choice(benchmark, "format", list(FORMATS))
     if not isinstance(method_name, str) or not METHOD_NAME.fullmatch(method_name):
         raise options.OptionError(
@@ -136,24 +138,18 @@ def write_submission(
     options.boolean(overwrite, "overwrite")
     spec = FORMATS[benchmark]
     items = spec.items(str(root), method_name)
-    torch_device = resolve_device(device)
-    network = network_from_checkpoint(
-        checkpoint, options.integer(max_disparity, "max_disparity", minimum=4, optional=True)
-    )
+    predictor = load_predictor(backend, checkpoint, onnx, max_disparity, device)
     sizes = check_pairs([item.pair for item in items])  # every image decodes, left and right match
-    check_memory(network, sizes, 1, torch_device)
+    predictor.check_memory(sizes, 1)
     names = [name for item in items for name in (item.disparity, item.runtime) if name is not None]
-    network.to(torch_device)
     if items:  # one untimed pass first: the first forward also pays for kernel and allocator warm-up
-        predict(network, *([image] for image in load_pair(items[0].pair)), torch_device)
+        predictor.predict(*([image] for image in load_pair(items[0].pair)))
     seconds = []
     with Staging(output_dir, names, "output_dir", replace=overwrite) as folder:
         for item in tqdm(items, desc=f"{benchmark} test pairs", unit="pair", disable=not progress):
             left, right = load_pair(item.pair)
             start = time.perf_counter()
-            disparity = predict(network, [left], [right], torch_device)[0][
-                0
-            ]  # on the host: timing includes it
+            disparity = predictor.predict([left], [right])[0][0]  # on the host: timing includes it
             seconds.append(time.perf_counter() - start)
             (folder / item.disparity).parent.mkdir(parents=True, exist_ok=True)
             spec.write_disparity(folder / item.disparity, disparity)
@@ -163,7 +159,7 @@ def write_submission(
         "output_dir": Path(output_dir),
         "pairs": len(items),
         "files": len(names),
-        "max_disparity": network.max_disparity,
-        "device": str(torch_device),
+        "max_disparity": predictor.max_disparity,
+        "device": predictor.device,
         "seconds_per_pair": float(np.mean(seconds)),
     }

@@ -18,10 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from stereo_attn import options
-from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.io import write_pfm
+from stereo_attn.inference.backends import load_predictor
 from stereo_attn.inference.pairs import MIN_IMAGE_SIDE, InputError
-from stereo_attn.inference.predict import check_memory, predict, resolve_device
 from stereo_attn.staging import Staging, reserve_folder, timestamp
 from stereo_attn.viz import add_colorbar, colorize_disparity
 
@@ -102,9 +101,12 @@ def infer_video(
     pfm_frames: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    backend: str = "torch",
+    onnx: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Predict every frame; writes ``<stem of left>_disparity.mp4`` (and ``<stem>_frames/NNNNNN.pfm``)
-    into ``output_dir`` (None: a new ``outputs/infer/<time>``)."""
+    """Predict every frame (``backend``: see backends.load_predictor); writes
+    ``<stem of left>_disparity.mp4`` (and ``<stem>_frames/NNNNNN.pfm``) into ``output_dir``
+    (None: a new ``outputs/infer/<time>``)."""
     layout = options.choice(layout, "layout", list(LAYOUTS))
     batch_size = options.integer(batch_size, "batch_size", minimum=1)
     options.boolean(pfm_frames, "pfm_frames")
@@ -126,17 +128,13 @@ def infer_video(
         raise InputError(
             f"{left}: frames of {width}x{height} are too small, expected at least {MIN_IMAGE_SIDE} px a side"
         )
-    torch_device = resolve_device(device)
-    network = network_from_checkpoint(
-        checkpoint, options.integer(max_disparity, "max_disparity", minimum=4, optional=True)
-    )
-    check_memory(network, [(height, width)], batch_size, torch_device)
+    predictor = load_predictor(backend, checkpoint, onnx, max_disparity, device)
+    predictor.check_memory([(height, width)], batch_size)
     stem = Path(left).stem
     names = [f"{stem}_disparity.mp4", *([f"{stem}_frames"] if pfm_frames else [])]
     owned = output_dir is None
     if owned:
         output_dir = reserve_folder(Path("outputs", "infer"), timestamp(), "output_dir")
-    network.to(torch_device)
     imageio = _imageio_ffmpeg()
     with Staging(output_dir, names, "output_dir", replace=overwrite, owned=owned) as folder:
         if pfm_frames:
@@ -150,9 +148,9 @@ def infer_video(
             bar = tqdm(total=first.count, desc="frames", unit="frame", disable=not progress)
             pairs = frame_pairs(first, videos[1] if layout == "pair" else None)
             for batch in batches_of(pairs, batch_size):
-                disparities = predict(network, [a for a, _ in batch], [b for _, b in batch], torch_device)[0]
+                disparities = predictor.predict([a for a, _ in batch], [b for _, b in batch])[0]
                 for disparity in disparities:
-                    writer.append_data(disparity_frame(disparity, network.max_disparity))
+                    writer.append_data(disparity_frame(disparity, predictor.max_disparity))
                     if pfm_frames:
                         write_pfm(folder / names[1] / f"{index:06d}.pfm", disparity)
                     index += 1
@@ -166,8 +164,8 @@ def infer_video(
         "output_dir": Path(output_dir),
         "pairs": index,
         "files": index + 1 if pfm_frames else 1,
-        "max_disparity": network.max_disparity,
-        "device": str(torch_device),
+        "max_disparity": predictor.max_disparity,
+        "device": predictor.device,
     }
 
 
