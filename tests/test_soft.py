@@ -8,9 +8,11 @@ import torch
 from stereo_attn.attention import (
     NewtonInverse,
     SoftAttention3d,
+    build_attention,
     gaussian_kernel,
     newton_iterations,
     reference,
+    soft,
 )
 from stereo_attn.attention.pinv import solve_landmarks
 from stereo_attn.attention.soft import adaptive_average, kernel_from_factors, landmark_factor, token_factor
@@ -204,6 +206,44 @@ def test_odd_sized_volumes_not_divisible_by_the_landmark_grid() -> None:
     out = block(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
     torch.testing.assert_close(out, reference(x))
+
+
+@pytest.mark.parametrize(("normalization", "passes"), [("symmetric", 3), ("row", 2)])
+def test_kept_kernels_are_formed_once_and_change_nothing(
+    normalization: str, passes: int, monkeypatch
+) -> None:
+    x = torch.randn(1, 8, 6, 17, 15)  # 1530 voxels: 16 chunks of 100 (the last of 30)
+    formed = []
+
+    def counted(landmarks: torch.Tensor, tokens: torch.Tensor, out: torch.Tensor | None = None):
+        formed.append(tokens.shape[-1])
+        return kernel_from_factors(landmarks, tokens, out=out)
+
+    monkeypatch.setattr(soft, "kernel_from_factors", counted)
+    chunk_mib = 128 * 100 * 4 / 2**20  # m = 128 landmarks, fp32
+    weights = random_block("soft", 8, torch.float32).state_dict()
+    outputs = {}
+    for budget, kept in ((0.0, 0), (4.2 * chunk_mib, 4), (512.0, 16)):  # 4.2: not the short last chunk
+        block = build_attention(
+            "soft", 8, chunk_voxels=100, kernel_cache_mib=budget, normalization=normalization
+        )
+        block.load_state_dict(weights)
+        formed.clear()
+        with torch.no_grad():
+            outputs[kept] = block(x)
+        # The landmarks' own 128 x 128 kernel once, then the kept chunks once, the others every pass.
+        assert formed[0] == 128 and len(formed) - 1 == kept + passes * (16 - kept)
+    torch.testing.assert_close(outputs[4], outputs[0], rtol=0, atol=0)
+    torch.testing.assert_close(outputs[16], outputs[0], rtol=0, atol=0)
+
+
+def test_training_keeps_no_kernels_and_its_outputs_match_inference() -> None:
+    x = torch.randn(1, 8, 6, 17, 15)
+    block = random_block("soft", 8, torch.float32, chunk_voxels=100)
+    trained = block(x)
+    trained.square().sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), trained.detach())
 
 
 @pytest.mark.parametrize("bad", [{"landmarks": (4, 4)}, {"inverse": "qr"}, {"normalization": "softmax"}])

@@ -11,8 +11,9 @@ kernel alone do), which matters when training crops are far smaller than test vo
 ``row`` normalization, D^-1 A with the same degrees, makes each output a weighted mean of values,
 as softmax attention does; it needs no degree pass, so it computes the kernel twice instead of
 three times.
-Tokens are walked in chunks; the N x m kernel is recomputed per pass rather than stored, and in
-training the backward recomputes it too (activation checkpointing) instead of keeping 3 N m entries.
+Tokens are walked in chunks. At inference the N x m kernel is kept between the passes up to a memory
+budget and recomputed beyond it; in training it is recomputed per pass and in the backward too
+(activation checkpointing) instead of keeping 3 N m entries.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ NORMALIZATIONS = ("symmetric", "row", "none")
 # Every exact Gaussian-kernel degree is >= 1 (the self-similarity), so 1 is a safe floor for the
 # Nystrom estimate, which can undershoot or turn negative.
 MIN_DEGREE = 1.0
+# Kernels kept between the passes at inference: all of them for a 544x960 image's volume (D 24) at
+# m = 128, about 400 MB; larger volumes keep their first chunks and form the rest again.
+DEFAULT_KERNEL_CACHE_MIB = 512
 
 
 def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,45 +87,61 @@ def kernel_from_factors(
 class KernelPass:
     """Runs one step that forms a chunk's m x n kernel K(L, chunk) and reduces it at once.
 
-    At inference one m x chunk buffer is reused by every chunk: a fresh multi-megabyte tensor per
-    chunk is page-faulted in each time, which made the kernel matmul 2.5x slower on CPU. While
-    autograd records, each step runs under activation checkpointing, so the backward recomputes
-    the kernel instead of keeping all three passes' N x m kernels (5 KB per voxel at m = 128);
-    what stays is the step's inputs and its reduced output, as for efficient attention.
+    At inference the kernels of the first chunks are kept, up to ``cache_bytes``, so the later passes
+    reuse them instead of forming them again (the kernel matmul and its exp are about two thirds of
+    the block's time); the remaining chunks share one reused m x chunk buffer, since a fresh
+    multi-megabyte tensor per chunk is page-faulted in each time, which made the kernel matmul 2.5x
+    slower on CPU. While autograd records, each step runs under activation checkpointing, so the
+    backward recomputes the kernel instead of keeping all three passes' N x m kernels (5 KB per voxel
+    at m = 128); what stays is the step's inputs and its reduced output, as for efficient attention.
     """
 
-    def __init__(self, landmarks: torch.Tensor, chunk_voxels: int) -> None:
+    def __init__(self, landmarks: torch.Tensor, chunk_voxels: int, cache_bytes: int = 0) -> None:
         self.landmarks = landmarks
         batch, m, _ = landmarks.shape
         self.recompute = torch.is_grad_enabled()
         # A traced graph (torch.compile, ONNX export) gets plain results: writes into views of one
-        # buffer would become scatters of a size the trace fixed.
+        # buffer would become scatters of a size the trace fixed, and a budget test on a symbolic size
+        # would fix the size too.
         reuse = not self.recompute and not torch.compiler.is_compiling()
         self.storage = landmarks.new_empty(batch * m * chunk_voxels) if reuse else None
+        self.cache: dict[int, torch.Tensor] = {}
+        self.cache_left = cache_bytes if reuse else 0
 
-    def __call__(self, step: Callable[..., torch.Tensor], tokens: torch.Tensor, *args) -> torch.Tensor:
-        """step(kernel, *args) for this chunk's kernel."""
+    def __call__(
+        self, step: Callable[..., torch.Tensor], chunk: int, tokens: torch.Tensor, *args, last: bool = False
+    ) -> torch.Tensor:
+        """step(kernel, *args) for the kernel of chunk number ``chunk``; ``last``: its final use."""
         if self.recompute:
             # No randomness inside, so no RNG state to save and restore.
             options = {"use_reentrant": False, "preserve_rng_state": False}
             return checkpoint(_kernel_step, step, self.landmarks, tokens, *args, **options)
-        out = None
-        if self.storage is not None:
-            batch, m, _ = self.landmarks.shape
-            # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
-            out = self.storage[: batch * m * tokens.shape[-1]].view(batch, m, tokens.shape[-1])
-        return _kernel_step(step, self.landmarks, tokens, *args, out=out)
+        kernel = self.cache.pop(chunk, None) if last else self.cache.get(chunk)
+        if kernel is None:
+            kernel = kernel_from_factors(self.landmarks, tokens, out=self._slot(chunk, tokens, last))
+        with torch.autocast(tokens.device.type, enabled=False):
+            return step(kernel, *args)
+
+    def _slot(self, chunk: int, tokens: torch.Tensor, last: bool) -> torch.Tensor | None:
+        """Where this chunk's kernel goes: a kept tensor while the budget lasts, else the shared buffer."""
+        batch, m, _ = self.landmarks.shape
+        n = tokens.shape[-1]
+        size = batch * m * n * self.landmarks.element_size()
+        if not last and size <= self.cache_left:
+            self.cache_left -= size
+            self.cache[chunk] = self.landmarks.new_empty(batch, m, n)
+            return self.cache[chunk]
+        if self.storage is None:
+            return None
+        # A prefix view stays contiguous for the last, shorter chunk; a slice would not.
+        return self.storage[: batch * m * n].view(batch, m, n)
 
 
 def _kernel_step(
-    step: Callable[..., torch.Tensor],
-    landmarks: torch.Tensor,
-    tokens: torch.Tensor,
-    *args,
-    out: torch.Tensor | None = None,
+    step: Callable[..., torch.Tensor], landmarks: torch.Tensor, tokens: torch.Tensor, *args
 ) -> torch.Tensor:
     with torch.autocast(tokens.device.type, enabled=False):
-        return step(kernel_from_factors(landmarks, tokens, out=out), *args)
+        return step(kernel_from_factors(landmarks, tokens), *args)
 
 
 # The three passes over the chunks, each given K_mn of one chunk: (B*heads, m, n).
@@ -202,6 +222,7 @@ class SoftAttention3d(nn.Module):
         eps: float = 1e-4,
         prenorm: bool = True,
         chunk_voxels: int = DEFAULT_CHUNK_VOXELS,
+        kernel_cache_mib: float = DEFAULT_KERNEL_CACHE_MIB,
     ) -> None:
         super().__init__()
         # Half width by default: the N*m*d_k kernel matmul dominates the cost, and the Gaussian
@@ -212,6 +233,8 @@ class SoftAttention3d(nn.Module):
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         if inverse not in INVERSE_METHODS:
             raise ValueError(f"inverse must be one of {INVERSE_METHODS}, got {inverse!r}")
+        if kernel_cache_mib < 0:
+            raise ValueError(f"kernel_cache_mib must be >= 0, got {kernel_cache_mib}")
         if len(landmarks) != 3 or min(landmarks) < 1:
             raise ValueError(f"landmarks must be a (D, H, W) grid of positive sizes, got {list(landmarks)}")
         check_divisible(key_channels, heads, "key_channels")
@@ -223,11 +246,16 @@ class SoftAttention3d(nn.Module):
         self.newton_iterations = newton_iterations
         self.eps = eps
         self.chunk_voxels = chunk_voxels
+        self.kernel_cache_bytes = int(kernel_cache_mib * 2**20)
         self.norm = ChannelNorm() if prenorm else nn.Identity()
         # Shared by queries and keys; no bias, which would cancel in every distance.
         self.to_queries = Pointwise(channels, key_channels, bias=False)
         self.to_values = Pointwise(channels, value_channels)
         self.out = ResidualProjection(value_channels, channels)
+
+    def inference_cache_bytes(self, voxels: int) -> int:
+        """Upper bound of the fp32 kernels kept at inference for ``voxels`` voxels (batch included)."""
+        return min(self.kernel_cache_bytes, voxels * math.prod(self.landmarks) * self.heads * 4)
 
     def landmark_grid(self, depth: int, height: int, width: int) -> tuple[int, int, int]:
         """The configured grid, capped by the volume so small volumes get no duplicate landmarks."""
@@ -247,7 +275,9 @@ class SoftAttention3d(nn.Module):
         landmark_queries = self.landmark_queries(x)  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
         centre = landmark_queries.mean(dim=-1, keepdim=True)
-        kernel_pass = KernelPass(landmark_factor(landmark_queries - centre), self.chunk_voxels)
+        kernel_pass = KernelPass(
+            landmark_factor(landmark_queries - centre), self.chunk_voxels, self.kernel_cache_bytes
+        )
 
         def solve(rhs: torch.Tensor) -> torch.Tensor:
             return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
@@ -260,16 +290,16 @@ class SoftAttention3d(nn.Module):
 
         degree_weights = None
         if self.normalization == "symmetric":
-            column_sums = sum(kernel_pass(_column_sums, queries) for queries in query_chunks)
+            column_sums = sum(kernel_pass(_column_sums, i, queries) for i, queries in enumerate(query_chunks))
             degree_weights = solve(column_sums)  # pinv(K_mm) K_mn 1, (B*heads, m, 1)
 
         summary = 0
-        for (_, x_chunk), queries in zip(chunks, query_chunks, strict=True):
+        for i, ((_, x_chunk), queries) in enumerate(zip(chunks, query_chunks, strict=True)):
             values = self._heads(self.to_values, self.norm(x_chunk))
             if self.normalization == "row":
                 # A row of ones makes the same product return K_mn 1, the degrees' numerator.
                 values = torch.cat([values, torch.ones_like(values[:, :1])], dim=1)
-            summary = summary + kernel_pass(_summary, queries, values, degree_weights)
+            summary = summary + kernel_pass(_summary, i, queries, values, degree_weights)
         mixing = solve(summary)  # pinv(K_mm) K_mn V [| pinv(K_mm) K_mn 1], (B*heads, m, d_v [+ 1])
         if degree_weights is not None:
             mixing = torch.cat([mixing, degree_weights], dim=-1)
@@ -278,8 +308,8 @@ class SoftAttention3d(nn.Module):
 
         with torch.autocast(x.device.type, enabled=False):
             out = VoxelOutput(x_flat, self.out.weight)
-            for (voxels, x_chunk), queries in zip(chunks, drain(query_chunks), strict=True):
-                mixed = kernel_pass(_mixed, queries, mixing, power)  # (B*heads, d_v, n)
+            for i, ((voxels, x_chunk), queries) in enumerate(zip(chunks, drain(query_chunks), strict=True)):
+                mixed = kernel_pass(_mixed, i, queries, mixing, power, last=True)  # (B*heads, d_v, n)
                 out.write(voxels, x_chunk, mixed.reshape(b, -1, mixed.shape[-1]))
         return out.result().view_as(x)
 

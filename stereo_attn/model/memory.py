@@ -5,7 +5,8 @@ stem's output, the attention block's buffers, an hourglass's decoder output and 
 six C-channel copies). Counted as ``(2 G + 6 C) * 4`` bytes per voxel plus the 2D feature maps and a
 fixed scratch allowance, this upper-bounds the measured peak resident memory (fp32 on the CPU, max
 disparity 192; see tests/test_memory.py): at 544x960, small 357 B/voxel measured against 448
-estimated for the volumes, base 885 against 1024.
+estimated for the volumes, base 885 against 1024. SOFT keeps its kernels between passes up to a budget
+(``kernel_cache_mib``), added on top.
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ def inference_bytes(network: StereoNetwork, batch: int, height: int, width: int)
     half_resolution_pixels = 2 * batch * (padded_h // 2) * (padded_w // 2)  # both images
     first_width = network.features.trunk[0][0].out_channels
     features = half_resolution_pixels * FEATURE_COPIES * first_width * FLOAT_BYTES
-    return FIXED_BYTES + voxels * per_voxel + features
+    # Blocks that keep work between their passes (SOFT's kernels) hold it while they run, one at a time.
+    caches = [
+        module.inference_cache_bytes(voxels)
+        for module in network.modules()
+        if hasattr(module, "inference_cache_bytes")
+    ]
+    return FIXED_BYTES + voxels * per_voxel + features + max(caches, default=0)
 
 
 def _cgroup_headroom() -> int | None:

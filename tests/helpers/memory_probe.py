@@ -1,6 +1,6 @@
 """Run in a fresh process: peak resident memory of one fp32 inference against the estimate.
 
-python tests/helpers/memory_probe.py PRESET HEIGHT WIDTH
+python tests/helpers/memory_probe.py PRESET HEIGHT WIDTH [ATTENTION]
 -> one JSON line {"measured": bytes, "estimated": bytes}
 """
 
@@ -22,10 +22,12 @@ from stereo_attn.model.spec import build_network
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-def main(preset: str, height: int, width: int) -> None:
+def main(preset: str, height: int, width: int, attention: str | None = None) -> None:
     torch.set_num_threads(2)
+    overrides = [f"model={preset}", "model.max_disparity=192"]
+    overrides += [f"model/attention={attention}"] if attention else []
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("network", overrides=[f"model={preset}", "model.max_disparity=192"])
+        cfg = compose("network", overrides=overrides)
     network = build_network(OmegaConf.to_container(cfg.model, resolve=True), "").eval()
     left, right = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)
     with torch.inference_mode():
@@ -39,4 +41,4 @@ def main(preset: str, height: int, width: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])
