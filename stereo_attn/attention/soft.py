@@ -43,8 +43,8 @@ NORMALIZATIONS = ("symmetric", "row", "none")
 # Every exact Gaussian-kernel degree is >= 1 (the self-similarity), so 1 is a safe floor for the
 # Nystrom estimate, which can undershoot or turn negative.
 MIN_DEGREE = 1.0
-# Kernels kept between the passes at inference: all of them for a 544x960 image's volume (D 24) at
-# m = 128, about 400 MB; larger volumes keep their first chunks and form the rest again.
+# Kernels kept between the passes at inference: all of them for a 544x960 image's volume at a 96 px
+# range (D 24, m = 128: about 400 MB), two thirds at 192; the other chunks are formed again per pass.
 DEFAULT_KERNEL_CACHE_MIB = 512
 
 
