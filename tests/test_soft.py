@@ -237,7 +237,7 @@ def test_kept_kernels_are_formed_once_and_change_nothing(
     torch.testing.assert_close(outputs[16], outputs[0], rtol=0, atol=0)
 
 
-def test_training_keeps_no_kernels_and_its_outputs_match_inference() -> None:
+def test_training_recomputes_what_inference_keeps_to_the_same_outputs() -> None:
     x = torch.randn(1, 8, 6, 17, 15)
     block = random_block("soft", 8, torch.float32, chunk_voxels=100)
     trained = block(x)
