@@ -49,7 +49,7 @@ def test_summary_gives_the_seeds_mean_sample_spread_and_change_against_none() ->
     assert rows["guided"]["test/bad2/change"] == pytest.approx(100 * (18.0 / 21.0 - 1))
     assert rows["guided"]["inference_ratio"] == pytest.approx(1.25)
     text = table(list(rows.values()), ["test"])
-    assert "| guided | 3 | 1.800 ± 0.100 (-14%) | 18.0 ± 1.0 (-14%) | 0.350 | 1.25 | 1.25 |" in text
+    assert "| guided | 3 | 1.800 ± 0.100 (-14%) | 18.0 ± 1.0 (-14%) | 0.350 | 1.25 | 1.25 | 10 |" in text
 
 
 def test_collect_counts_a_run_only_when_every_evaluation_is_scored(tmp_path: Path) -> None:

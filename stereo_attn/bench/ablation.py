@@ -227,7 +227,9 @@ def table(rows: Sequence[Mapping[str, Any]], evaluations: Sequence[str]) -> str:
     """Markdown: mean ± spread per metric with the change against the reference, then the timings."""
     headers = ["variant", "seeds"]
     headers += [f"{name} {label}" for name in evaluations for label in ("EPE", "bad-2 (%)")]
-    headers += ["train s/step", "inference s", "x none"]
+    # The block's share of inference is timed inside the same calls, so it is steadier than "x none",
+    # a ratio of two processes' medians on a shared machine.
+    headers += ["train s/step", "inference s", "x none", "attention share (%)"]
     body = []
     for row in rows:
         cells = [row["variant"], row["seeds"]]
@@ -242,5 +244,6 @@ def table(rows: Sequence[Mapping[str, Any]], evaluations: Sequence[str]) -> str:
         cells.append(f"{row['train_seconds_per_step']:.3f}" if "train_seconds_per_step" in row else "")
         cells.append(f"{row['inference_seconds']:.2f}" if "inference_seconds" in row else "")
         cells.append(f"{row['inference_ratio']:.2f}" if "inference_ratio" in row else "")
+        cells.append(f"{100 * row['attention_share']:.0f}" if "attention_share" in row else "")
         body.append(cells)
     return markdown_table(headers, body)
