@@ -31,5 +31,35 @@ def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None
         assert record["feasible"] and record["device"] == "cpu"
         assert record["samples_per_second"] == record["batch_size"] / record["seconds_per_step"] > 0
         assert record["peak_bytes"] > 0 and len(record["seconds_all"]) == 2
-    assert "| default | efficient | bf16-mixed | cpu | 4x128x256 |" in done.stdout
-    assert "| small | efficient | bf16-mixed | cpu | 2x32x64 |" in done.stdout
+        assert record["compiled"] is False and record["warmup_seconds"] > 0
+    assert "| default | efficient | bf16-mixed | eager | cpu | 4x128x256 |" in done.stdout
+    assert "| small | efficient | bf16-mixed | eager | cpu | 2x32x64 |" in done.stdout
+
+
+def test_bench_train_measures_each_configuration_eager_then_compiled(tmp_path: Path) -> None:
+    # Dynamo's "eager" backend traces without generating C++, so the test needs no compiler and little time.
+    output = tmp_path / "bench_train.json"
+    command = [
+        sys.executable, "scripts/bench_train.py", f"output={output}", f"hydra.run.dir={tmp_path}",
+        "default_row=false", "models.small.max_disparity=32", "precisions=[32-true]", "~attentions.soft",
+        "crop=[32,64]", "batch_size=2", "steps=1", "warmup=1", "device=cpu",
+        "compile=[false,true]", "compile_options.backend=eager",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(output.read_text())
+    assert [(r["preset"], r["compiled"], r["feasible"]) for r in records] == [
+        ("small", False, True),
+        ("small", True, True),
+    ]
+    assert "| small | efficient | 32-true | compiled | cpu | 2x32x64 |" in done.stdout
+
+
+def test_bench_train_refuses_an_empty_compile_list(tmp_path: Path) -> None:
+    command = [
+        sys.executable, "scripts/bench_train.py", f"output={tmp_path / 'b.json'}", "compile=[]",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert "compile=[]: expected a non-empty list of true/false" in done.stderr
+    assert not (tmp_path / "b.json").exists()

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from stereo_attn import options
 from stereo_attn.bench.measure import (
     current_rss_bytes,
     format_bytes,
@@ -56,6 +57,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(0)
     device = torch.device(spec["device"])
     model = build_network(spec["model"], "").to(device).train()
+    if spec.get("compiled"):
+        model.compile(**spec["compile_options"])  # in place, as scripts/train.py's compile=true
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=spec["precision"] == "16-mixed")
     batch, (height, width) = spec["batch_size"], spec["crop"]
@@ -76,8 +79,10 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             torch.cuda.synchronize()
 
     baseline = current_rss_bytes()
+    warmup_start = time.perf_counter()
     for _ in range(spec["warmup"]):
         step()
+    warmup_seconds = time.perf_counter() - warmup_start  # includes compiling, when compiled
     reset_peak_rss()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -93,6 +98,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "samples_per_second": batch / seconds,
         "peak_bytes": peak,
         "seconds_all": times,
+        "warmup_seconds": warmup_seconds,
         "threads": torch.get_num_threads(),
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
     }
@@ -109,25 +115,35 @@ def run_benchmark(
     warmup: int,
     timeout_s: float,
     default_row: bool = True,
+    compile: list[bool] | None = None,
+    compile_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """``default_row``: first, the configuration scripts/train.py trains by default (its own crop, batch
-    and precision), as preset ``default``."""
+    and precision), as preset ``default``. ``compile``: each configuration eager (false) and/or under
+    torch.compile with ``compile_options`` (true), one after the other."""
     device = str(resolve_device(device))
-    runs = []
+    modes = [False] if compile is None else compile
+    if not modes or not all(isinstance(mode, bool) for mode in modes):
+        raise options.OptionError(f"compile={compile!r}: expected a non-empty list of true/false")
+    configurations = []
     if default_row:
         default = default_training()
         record = {"preset": "default", "attention": default["model"]["attention"]["name"]}
         record.update(precision=default["precision"], device=device)
         record.update(height=default["crop"][0], width=default["crop"][1], batch_size=default["batch_size"])
-        spec = {**record, "model": default["model"], "crop": default["crop"], "steps": steps}
-        runs.append((record, {**spec, "warmup": warmup}))
+        configurations.append((record, default["model"], default["crop"]))
     for preset, model in models.items():
         for attention, block in attentions.items():
             for precision in precisions:
                 record = {"preset": preset, "attention": attention, "precision": precision, "device": device}
                 record.update(height=crop[0], width=crop[1], batch_size=batch_size)
-                spec = {**record, "model": {**model, "attention": block}, "crop": crop, "steps": steps}
-                runs.append((record, {**spec, "warmup": warmup}))
+                configurations.append((record, {**model, "attention": block}, crop))
+    runs = []
+    for record, model, size in configurations:
+        for compiled in modes:
+            spec = {**record, "model": model, "crop": size, "steps": steps, "warmup": warmup}
+            spec.update(compiled=compiled, compile_options=compile_options or {})
+            runs.append(({**record, "compiled": compiled}, spec))
     return sweep(runs, __name__, timeout_s, progress_line)
 
 
@@ -137,7 +153,8 @@ def progress_line(record: dict[str, Any]) -> str:
         if record["feasible"]
         else f"failed: {record['error']}"
     )
-    return f"{record['preset']:<6} {record['attention']:<10} {record['precision']:<10} {outcome}"
+    mode = "compiled" if record["compiled"] else "eager"
+    return f"{record['preset']:<6} {record['attention']:<10} {record['precision']:<10} {mode:<8} {outcome}"
 
 
 def summarize(records: list[dict[str, Any]]) -> str:
@@ -149,8 +166,9 @@ def summarize(records: list[dict[str, Any]]) -> str:
             else ["-", "-", r["error"]]
         )
         crop = f"{r['batch_size']}x{r['height']}x{r['width']}"
-        rows.append([r["preset"], r["attention"], r["precision"], r["device"], crop, *cells])
-    headers = ["preset", "attention", "precision", "device", "batch", "s/step", "samples/s", "peak"]
+        mode = "compiled" if r["compiled"] else "eager"
+        rows.append([r["preset"], r["attention"], r["precision"], mode, r["device"], crop, *cells])
+    headers = ["preset", "attention", "precision", "mode", "device", "batch", "s/step", "samples/s", "peak"]
     return markdown_table(headers, rows)
 
 
