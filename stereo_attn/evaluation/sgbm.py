@@ -9,11 +9,18 @@ import numpy as np
 
 
 def sgbm_disparity(
-    left: np.ndarray, right: np.ndarray, max_disparity: float, block_size: int = 5
+    left: np.ndarray,
+    right: np.ndarray,
+    max_disparity: float,
+    block_size: int = 5,
+    uniqueness: int = 10,
+    speckle_window: int = 100,
 ) -> np.ndarray:
     """OpenCV semi-global matching (3-way) on float RGB [0, 1] images; NaN where it finds no match.
 
-    P1/P2 follow OpenCV's recommendation (8 and 32 x channels x block area).
+    P1/P2 follow OpenCV's recommendation (8 and 32 x channels x block area). ``uniqueness``: the margin
+    in percent by which the best cost must win; ``speckle_window``: the largest blob of similar
+    disparities removed as noise (0: no speckle filter).
     """
     width = left.shape[1]
     # OpenCV fails (a negative allocation) unless the image is wider than the search range: search at
@@ -28,8 +35,8 @@ def sgbm_disparity(
         blockSize=block_size,
         P1=8 * 3 * block_size**2,
         P2=32 * 3 * block_size**2,
-        uniquenessRatio=10,
-        speckleWindowSize=100,
+        uniquenessRatio=uniqueness,
+        speckleWindowSize=speckle_window,
         speckleRange=2,
         disp12MaxDiff=1,
         mode=cv2.STEREO_SGBM_MODE_SGBM_3WAY,
@@ -59,7 +66,9 @@ def fill_holes(disparity: np.ndarray) -> np.ndarray:
 
 
 def sgbm_predictor(
-    max_disparity: float, block_size: int = 5
+    max_disparity: float, block_size: int = 5, uniqueness: int = 10, speckle_window: int = 100
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A predictor for ``evaluate``: StereoSGBM with its holes filled."""
-    return lambda left, right: fill_holes(sgbm_disparity(left, right, max_disparity, block_size))
+    return lambda left, right: fill_holes(
+        sgbm_disparity(left, right, max_disparity, block_size, uniqueness, speckle_window)
+    )
