@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import DictConfig, OmegaConf
 
-from stereo_attn.bench.sgbm_settings import covering_range, sweep
+from stereo_attn.bench.sgbm_settings import covering_range, run, sweep
 from stereo_attn.data.readers.middlebury2006 import Middlebury2006
 from stereo_attn.evaluation.sgbm import fill_holes, sgbm_disparity
+from stereo_attn.options import OptionError
 
 from helpers.datasets import write_middlebury2006_scene
 from helpers.project import ROOT
@@ -60,21 +62,43 @@ def test_the_script_prints_the_best_settings_per_size_and_writes_every_record(tm
             assert f"| {size} | {label} |" in done.stdout
 
 
+def options(tmp_path: Path, **changes: object) -> DictConfig:
+    settings = {
+        "real_pair": str(ROOT / "data" / "real" / "aloe"), "scales": [0.1], "block_sizes": [3],
+        "uniqueness_ratios": [10], "speckle_windows": [100], "max_disparity": None,
+        "output": str(tmp_path / "b.json"),
+    }  # fmt: skip
+    return OmegaConf.create({**settings, **changes})
+
+
 @pytest.mark.parametrize(
-    ("override", "message"),
+    ("changes", "message"),
     [
-        ("block_sizes=[4]", "block_sizes=[4]: StereoSGBM needs odd block sizes"),
-        ("scales=[0]", "scales=[0]: expected a non-empty list of numbers in (0, 1]"),
-        ("speckle_windows=[-1]", "speckle_windows=[-1]: expected a non-empty list of non-negative integers"),
-        ("max_disparity=8", "max_disparity=8: expected null or an integer >= 16"),
-        ("real_pair=/nonexistent", "real_pair=/nonexistent: not a folder of Middlebury 2006 pairs"),
-        ("output=x.txt", "expected the path of a .json file"),
+        ({"block_sizes": [4]}, "block_sizes=[4]: StereoSGBM needs odd block sizes"),
+        ({"scales": [0]}, "scales=[0]: expected a non-empty list of numbers in (0, 1]"),
+        (
+            {"speckle_windows": [-1]},
+            "speckle_windows=[-1]: expected a non-empty list of non-negative integers",
+        ),
+        (
+            {"uniqueness_ratios": []},
+            "uniqueness_ratios=[]: expected a non-empty list of non-negative integers",
+        ),
+        ({"max_disparity": 8}, "max_disparity=8: expected null or an integer >= 16"),
+        ({"real_pair": "/nonexistent"}, "real_pair=/nonexistent: not a folder of Middlebury 2006 pairs"),
+        ({"output": "x.txt"}, "x.txt: expected the path of a .json file"),
     ],
 )
-def test_bad_options_are_one_line_and_write_nothing(tmp_path: Path, override: str, message: str) -> None:
-    output = [] if override.startswith("output=") else [f"output={tmp_path / 'b.json'}"]
-    command = [sys.executable, str(ROOT / "scripts" / "bench_sgbm.py"), *output, override]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+def test_bad_options_are_refused_before_any_scoring(tmp_path: Path, changes: dict, message: str) -> None:
+    with pytest.raises(OptionError) as refused:
+        run(options(tmp_path, **changes))
+    assert message in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_script_reports_a_bad_option_in_one_line_and_exits_1(tmp_path: Path) -> None:
+    command = [sys.executable, "scripts/bench_sgbm.py", f"output={tmp_path / 'b.json'}", "block_sizes=[4]"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.strip() == "error: block_sizes=[4]: StereoSGBM needs odd block sizes"
     assert list(tmp_path.iterdir()) == []

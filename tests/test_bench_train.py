@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from stereo_attn.bench.training import run_benchmark
+from stereo_attn.options import OptionError
+
 from helpers.project import ROOT
 
 
@@ -55,11 +60,10 @@ def test_bench_train_measures_each_configuration_eager_then_compiled(tmp_path: P
     assert "| small | efficient | 32-true | compiled | cpu | 2x32x64 |" in done.stdout
 
 
-def test_bench_train_refuses_an_empty_compile_list(tmp_path: Path) -> None:
-    command = [
-        sys.executable, "scripts/bench_train.py", f"output={tmp_path / 'b.json'}", "compile=[]",
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 1
-    assert "compile=[]: expected a non-empty list of true/false" in done.stderr
-    assert not (tmp_path / "b.json").exists()
+@pytest.mark.parametrize("compile_modes", [[], ["yes"]])
+def test_bench_train_refuses_a_compile_list_that_is_not_true_or_false(compile_modes: list) -> None:
+    with pytest.raises(OptionError, match=r"expected a non-empty list of true/false"):
+        run_benchmark(
+            models={}, attentions={}, precisions=[], device="cpu", crop=[32, 64], batch_size=1, steps=1,
+            warmup=1, timeout_s=10, default_row=False, compile=compile_modes,
+        )  # fmt: skip
