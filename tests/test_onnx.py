@@ -36,7 +36,9 @@ def run(script: str, *arguments: str) -> subprocess.CompletedProcess:
 def test_export_checks_three_sizes_against_torch_and_writes_the_graph(shipped_onnx) -> None:
     path, stdout = shipped_onnx
     rows = re.findall(r"^\| (\d+)x\d+ \| ([0-9.e+-]+) \|$", stdout, re.MULTILINE)
-    assert len(rows) == 3 and max(float(difference) for _, difference in rows) <= 0.01
+    # Far inside the export's 0.01 px: with fp32 voxel sums in the graph the shipped weights reached
+    # 8e-3 px at 640x384, a margin another CPU's rounding could eat.
+    assert len(rows) == 3 and max(float(difference) for _, difference in rows) <= 0.002
     # One image narrower than the 96 px range: its disparity shifts leave the image (a fixed-width
     # assumption in the graph would fail there).
     assert min(int(width) for width, _ in rows) < 96
