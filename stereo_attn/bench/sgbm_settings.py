@@ -96,15 +96,16 @@ def summary_table(sizes: dict[str, Any]) -> str:
     return markdown_table(headers, rows)
 
 
-def _positive_integers(value: Any, name: str, allow_zero: bool = False) -> list[int]:
-    lowest = 0 if allow_zero else 1
+def _integer_list(value: Any, name: str, lowest: int) -> list[int]:
+    """A non-empty list of integers >= ``lowest`` (0 or 1), or a one-line OptionError."""
     if not isinstance(value, list) or not value or not all(type(v) is int and v >= lowest for v in value):
-        expected = "non-negative" if allow_zero else "positive"
+        expected = "non-negative" if lowest == 0 else "positive"
         raise options.OptionError(f"{name}={value!r}: expected a non-empty list of {expected} integers")
     return value
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    """scripts/bench_sgbm.py: check every option, sweep, print the table, write the JSON."""
     settings = OmegaConf.to_container(cfg, resolve=True)
     root = options.path(settings["real_pair"], "real_pair")
     if not root.is_dir():
@@ -116,11 +117,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         or not all(isinstance(s, int | float) and not isinstance(s, bool) and 0 < s <= 1 for s in scales)
     ):
         raise options.OptionError(f"scales={scales!r}: expected a non-empty list of numbers in (0, 1]")
-    block_sizes = _positive_integers(settings["block_sizes"], "block_sizes")
+    block_sizes = _integer_list(settings["block_sizes"], "block_sizes", lowest=1)
     if any(b % 2 == 0 for b in block_sizes):
         raise options.OptionError(f"block_sizes={block_sizes}: StereoSGBM needs odd block sizes")
-    uniqueness = _positive_integers(settings["uniqueness_ratios"], "uniqueness_ratios", allow_zero=True)
-    speckle = _positive_integers(settings["speckle_windows"], "speckle_windows", allow_zero=True)
+    uniqueness = _integer_list(settings["uniqueness_ratios"], "uniqueness_ratios", lowest=0)
+    speckle = _integer_list(settings["speckle_windows"], "speckle_windows", lowest=0)
     max_disparity = settings["max_disparity"]
     if max_disparity is not None and (type(max_disparity) is not int or max_disparity < 16):
         raise options.OptionError(f"max_disparity={max_disparity!r}: expected null or an integer >= 16")
