@@ -53,9 +53,9 @@ def test_bench_train_measures_each_configuration_eager_then_compiled(tmp_path: P
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     records = json.loads(output.read_text())
-    assert [(r["preset"], r["compiled"], r["feasible"]) for r in records] == [
-        ("small", False, True),
-        ("small", True, True),
+    assert [(r["preset"], r["compiled"], r["network_compiled"], r["feasible"]) for r in records] == [
+        ("small", False, False, True),
+        ("small", True, True, True),
     ]
     assert "| small | efficient | 32-true | compiled | cpu | 2x32x64 |" in done.stdout
 
