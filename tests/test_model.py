@@ -10,9 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from stereo_attn.model import StereoNetwork
+from stereo_attn.model.aggregation import scoring_head
 from stereo_attn.model.cost_volume import groupwise_correlation
 from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
-from stereo_attn.model.spec import build_network
+from stereo_attn.model.spec import ModelConfigError, build_network
 
 from helpers.project import CONF
 
@@ -102,6 +103,30 @@ def test_convex_upsampling_keeps_constant_disparity_and_scales_it() -> None:
     assert out.shape == (1, 20, 24)
     # Interior pixels: a convex combination of equal values. Border pixels see zero padding.
     torch.testing.assert_close(out[:, 4:-4, 4:-4], torch.full((1, 12, 16), 10.0))
+
+
+def test_the_pointwise_head_is_one_3x3x3_convolution_of_rank_one() -> None:
+    # A projection to one channel and then a 3x3x3 filter of it equals a single 3x3x3 convolution whose
+    # kernel is the filter times the projection (zero padding commutes: the projection has no bias).
+    torch.manual_seed(0)
+    head = scoring_head(6, "pointwise").double()
+    volume = torch.randn(2, 6, 5, 7, 9, dtype=torch.float64)
+    projection, spatial = head[0].weight[0, :, 0, 0, 0], head[1].weight[0, 0]
+    kernel = (projection[:, None, None, None] * spatial)[None]
+    expected = torch.nn.functional.conv3d(volume, kernel, padding=1)
+    torch.testing.assert_close(head(volume), expected)
+
+
+def test_head_choice_changes_only_the_heads_and_is_checked() -> None:
+    conv, pointwise = tiny(), tiny(aggregation={"channels": 8, "head": "pointwise"})
+    differ = {k for k, v in conv.state_dict().items() if pointwise.state_dict().get(k, v).shape != v.shape}
+    only_in_one = conv.state_dict().keys() ^ pointwise.state_dict().keys()
+    assert differ | only_in_one and all(".heads." in key for key in differ | only_in_one)
+    out = pointwise.eval()(torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48))
+    assert out["disparity"].shape == (1, 32, 48)
+    config = {**TINY, "aggregation": {"channels": 8, "head": "deep"}}
+    with pytest.raises(ModelConfigError, match=r"head must be one of \('conv', 'pointwise'\), got 'deep'"):
+        build_network(config, "x.ckpt")
 
 
 def test_bad_inputs_are_rejected() -> None:
