@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,32 @@ def test_training_batches_depend_only_on_seed_and_epoch_not_on_global_rng_or_wor
     for expected, actual in zip(reference, resumed, strict=True):
         torch.testing.assert_close(actual["left"], expected["left"], rtol=0, atol=0)
         torch.testing.assert_close(actual["disparity"], expected["disparity"], rtol=0, atol=0)
+
+
+class WorkerNiceness(torch.utils.data.Dataset):
+    """Each item is the niceness of the process that loads it."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int:
+        return os.nice(0)
+
+
+@pytest.mark.parametrize("niceness", [0, 5])
+def test_training_workers_run_at_the_configured_lower_priority(niceness: int) -> None:
+    module = small_synthetic_module("data.num_workers=1", f"data.worker_niceness={niceness}")
+    loader = module.train_dataloader()
+    # The module's own worker set-up, around a dataset that reports where it runs.
+    probe = torch.utils.data.DataLoader(WorkerNiceness(), num_workers=1, worker_init_fn=loader.worker_init_fn)
+    assert [int(n) for n in probe] == [min(19, os.nice(0) + niceness)] * 2
+
+
+def test_the_built_in_data_runs_its_workers_in_the_steps_idle_time() -> None:
+    assert data_config("synthetic").worker_niceness == data_config("world").worker_niceness == 19
+    assert data_config("sceneflow", "data.root=unused").worker_niceness == 0  # GPU data: full priority
+    with pytest.raises(ValueError, match="worker_niceness=20: expected an integer from 0 to 19"):
+        StereoDataModule(worker_niceness=20)
 
 
 def test_each_epoch_reshuffles_and_redraws_augmentation() -> None:

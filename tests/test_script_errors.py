@@ -374,6 +374,7 @@ def train_cases(w: Path) -> list[tuple[list[str], str]]:
         (["trainer.max_steps=abc"], "trainer.max_steps=abc: expected an integer >= 1"),
         (["data.batch_size=0"], "data.batch_size=0: expected an integer >= 1"),
         (["data.num_workers=-1"], "data.num_workers=-1: expected an integer >= 0"),
+        (["data.worker_niceness=20"], "data.worker_niceness=20: expected an integer >= 0 and <= 19"),
         (["trainer.val_check_interval=0"], "trainer.val_check_interval=0: expected an integer >= 1"),
         (["data.crop=[0,64]"], "data.crop height=0: expected an integer >= 1"),
         (["data.crop=64"], "data.crop=64: expected [height, width] or null"),

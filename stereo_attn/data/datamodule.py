@@ -8,6 +8,8 @@ spaced subset, e.g. for quick validation). Specs without ``root`` use the module
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -81,6 +83,18 @@ def build_mixture(specs: Sequence[Mapping[str, Any]], **kwargs: Any) -> Dataset:
     return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
 
 
+def lower_priority(niceness: int, _worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: make this worker ``niceness`` steps nicer than its parent.
+
+    Where the workers share cores with the training step (a CPU run), an equal-priority worker preempts
+    the step's OpenMP threads, and every thread of a parallel region then waits for the preempted one
+    at its barrier; a nicer worker runs in the step's idle time instead. On idle cores it runs at full
+    speed either way.
+    """
+    if niceness and hasattr(os, "nice"):  # not on Windows
+        os.nice(niceness)
+
+
 class StereoDataModule(L.LightningDataModule):
     """Train, validation and test loaders from dataset specs; augmentation on training data only."""
 
@@ -94,6 +108,7 @@ class StereoDataModule(L.LightningDataModule):
         batch_size: int = 4,
         eval_batch_size: int = 1,
         num_workers: int = 2,
+        worker_niceness: int = 0,
         crop: Sequence[int] | None = (256, 512),
         augment: Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -101,8 +116,17 @@ class StereoDataModule(L.LightningDataModule):
         max_disparity: float = 192,
     ) -> None:
         """``max_disparity``: the range this data is trained and evaluated over (Scene Flow's protocol
-        counts 0 < gt < 192); model presets take theirs from it unless ``model.max_disparity`` is set."""
+        counts 0 < gt < 192); model presets take theirs from it unless ``model.max_disparity`` is set.
+        ``worker_niceness``: how much lower the DataLoader workers' scheduling priority is (0 to 19).
+        """
         super().__init__()
+        if (
+            isinstance(worker_niceness, bool)
+            or not isinstance(worker_niceness, int)
+            or not 0 <= worker_niceness <= 19
+        ):
+            raise ValueError(f"worker_niceness={worker_niceness!r}: expected an integer from 0 to 19")
+        self.worker_niceness = worker_niceness
         self.max_disparity = float(max_disparity)
         self.specs = {"train": list(train), "val": list(val), "test": list(test)}
         self.common = {"root": root, "synthetic": synthetic}
@@ -161,6 +185,7 @@ class StereoDataModule(L.LightningDataModule):
             drop_last=stage == "train",
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=functools.partial(lower_priority, self.worker_niceness),
         )
 
     def state_dict(self) -> dict[str, int]:

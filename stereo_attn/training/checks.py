@@ -49,6 +49,7 @@ def check_training_options(cfg: DictConfig) -> None:
     options.integer(cfg.data.batch_size, "data.batch_size", minimum=1)
     options.integer(cfg.data.eval_batch_size, "data.eval_batch_size", minimum=1)
     options.integer(cfg.data.num_workers, "data.num_workers", minimum=0)
+    options.integer(cfg.data.worker_niceness, "data.worker_niceness", minimum=0, maximum=19)
     _crop(cfg.data.crop)
     options.number(cfg.optimizer.lr, "optimizer.lr", positive=True)
     options.integer(cfg.max_nonfinite_losses, "max_nonfinite_losses", minimum=1)
