@@ -73,6 +73,24 @@ def test_mixture_repeats_and_limits(tmp_path: Path) -> None:
     assert [limited[i]["meta"]["index"] for i in range(3)] == [0, 4, 8]  # evenly spaced
 
 
+def test_a_batch_can_mix_generated_and_file_pairs(tmp_path: Path) -> None:
+    # Their meta keys differ (split and seed against file paths and subsets): the batch keeps the shared ones.
+    make_kitti(tmp_path / "k15", KITTI[0][2])
+    module = StereoDataModule(
+        train=[
+            {"name": "synthetic", "split": "train", "length": 3},
+            {"name": "kitti2015", "root": str(tmp_path / "k15"), "split": "training"},
+        ],
+        synthetic={"seed": 0, "generator": {"height": 32, "width": 64, "max_disparity": 12}},
+        batch_size=6,
+        num_workers=0,
+        crop=(16, 32),
+    )
+    batch = next(iter(module.train_dataloader()))
+    assert sorted(batch["meta"]["dataset"]) == ["kitti2015"] * 3 + ["synthetic"] * 3
+    assert "seed" not in batch["meta"] and batch["left"].shape == (6, 3, 16, 32)
+
+
 def small_synthetic_module(*overrides: str) -> StereoDataModule:
     module = instantiate(data_config("synthetic", *SMALL_SYNTHETIC, "data.crop=[32,64]", *overrides))
     module.setup("fit")

@@ -17,7 +17,7 @@ import cv2
 import lightning as L
 import numpy as np
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, default_collate
 
 from stereo_attn.data.readers.eth3d import ETH3D
 from stereo_attn.data.readers.folder import StereoFolder
@@ -81,6 +81,19 @@ def build_mixture(specs: Sequence[Mapping[str, Any]], **kwargs: Any) -> Dataset:
         raise ValueError("no dataset specs given")
     datasets = [build_dataset(spec, **kwargs) for spec in specs]
     return datasets[0] if len(datasets) == 1 else ConcatDataset(datasets)
+
+
+def collate_samples(samples: list[Sample]) -> dict[str, Any]:
+    """``default_collate``, with ``meta`` cut to the keys every sample of the batch has.
+
+    The readers of a mixture record different extras (a generated pair its split and seed, a Scene
+    Flow pair its subset and disparity path), and ``default_collate`` needs one set of keys.
+    """
+    shared = set.intersection(*(set(sample["meta"]) for sample in samples))
+    trimmed = [
+        {**sample, "meta": {k: v for k, v in sample["meta"].items() if k in shared}} for sample in samples
+    ]
+    return default_collate(trimmed)
 
 
 def lower_priority(niceness: int, _worker_id: int) -> None:
@@ -186,6 +199,7 @@ class StereoDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=functools.partial(lower_priority, self.worker_niceness),
+            collate_fn=collate_samples,
         )
 
     def state_dict(self) -> dict[str, int]:
