@@ -57,7 +57,7 @@ def attend(block: nn.Module, volume: torch.Tensor, guide: torch.Tensor) -> torch
     The blocks read and write standard-contiguous (B, C, N) voxels, while the convolutions around them
     run channels-last; a ReLU's backward or an add over mixed layouts takes up to 25x as long as over
     one. So the block's output, and in training the gradient it returns, are turned channels-last:
-    one copy each, which saved 7% of a default training step.
+    one copy each: about 20 of the 270 ms of a default training step went to the mixed layouts.
     """
     if isinstance(block, nn.Identity):
         return volume
