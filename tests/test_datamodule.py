@@ -135,7 +135,7 @@ def test_training_workers_run_at_the_configured_lower_priority(niceness: int) ->
 def test_the_built_in_data_runs_its_workers_in_the_steps_idle_time() -> None:
     assert data_config("synthetic").worker_niceness == data_config("world").worker_niceness == 19
     assert data_config("sceneflow", "data.root=unused").worker_niceness == 0  # GPU data: full priority
-    with pytest.raises(ValueError, match="worker_niceness=20: expected an integer from 0 to 19"):
+    with pytest.raises(ValueError, match="worker_niceness=20: expected an integer >= 0 and <= 19"):
         StereoDataModule(worker_niceness=20)
 
 

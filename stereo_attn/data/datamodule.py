@@ -19,6 +19,7 @@ import numpy as np
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, default_collate
 
+from stereo_attn import options
 from stereo_attn.data.readers.eth3d import ETH3D
 from stereo_attn.data.readers.folder import StereoFolder
 from stereo_attn.data.readers.kitti import Kitti2012, Kitti2015
@@ -133,13 +134,7 @@ class StereoDataModule(L.LightningDataModule):
         ``worker_niceness``: how much lower the DataLoader workers' scheduling priority is (0 to 19).
         """
         super().__init__()
-        if (
-            isinstance(worker_niceness, bool)
-            or not isinstance(worker_niceness, int)
-            or not 0 <= worker_niceness <= 19
-        ):
-            raise ValueError(f"worker_niceness={worker_niceness!r}: expected an integer from 0 to 19")
-        self.worker_niceness = worker_niceness
+        self.worker_niceness = options.integer(worker_niceness, "worker_niceness", minimum=0, maximum=19)
         self.max_disparity = float(max_disparity)
         self.specs = {"train": list(train), "val": list(val), "test": list(test)}
         self.common = {"root": root, "synthetic": synthetic}
