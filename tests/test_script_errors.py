@@ -76,6 +76,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "junk.ckpt").write_bytes(b"PK\x03\x04 not a checkpoint")
     (folder / "text.txt").write_text("not a checkpoint\n")
     (folder / "a_folder").mkdir()
+    (folder / "photos").mkdir()
+    write_image(folder / "photos" / "noise.png", np.asarray(sample["left"])[:64, :96])
     (folder / "twice.txt").write_text("left.png right.png\nleft.png right.png\n")
     export_synthetic(folder / "pairs", "test", 2, 0, TINY_WORLD, progress=False)
     (folder / "in_the_way").mkdir()
@@ -325,6 +327,32 @@ def test_make_synthetic_replaces_a_split_only_when_asked(world: Path, tmp_path: 
     assert len(list((tmp_path / "pairs" / "disparity").rglob("*.pfm"))) == 1
 
 
+def select_photos_cases(w: Path) -> list[tuple[list[str], str]]:
+    photos = [f"sources=[{w / 'photos'}]", f"root={w / 'chosen'}"]
+    return [
+        ([f"root={w / 'chosen'}"], "sources=[]: expected at least one folder"),
+        ([f"sources={w}", f"root={w / 'chosen'}"], "expected a list of folders"),
+        ([f"sources=[{w / 'nowhere'}]", f"root={w / 'chosen'}"], "nowhere is not a folder"),
+        ([f"sources=[{w / 'photos'}]"], "root is missing: give root="),
+        ([*photos, "min_textured=1.5"], "min_textured=1.5: expected a share between 0 and 1"),
+        ([*photos, "gradient=0"], "gradient=0: expected a finite number > 0"),
+        ([*photos, "overwrite=maybe"], "overwrite=maybe: expected true or false"),
+        ([*photos, "min_textured=1"], "none of the 1 readable photos"),
+        ([f"sources=[{w / 'photos'}]", f"root={w / 'pairs'}"], "already holds pairs from an earlier run"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(select_photos_cases(Path("w")))))
+def test_select_photos(case: int, world: Path, capsys) -> None:
+    overrides, message = select_photos_cases(world)[case]
+    before = snapshot(world)
+    line = fails_with_one_line(
+        lambda: script("select_photos").run(compose_script("select_photos", overrides)), capsys
+    )
+    assert message in line
+    assert snapshot(world) == before
+
+
 def demo_cases(w: Path) -> list[tuple[list[str], str]]:
     return [
         (["pairs=0"], "pairs=0: expected an integer >= 1"),
@@ -437,6 +465,7 @@ def test_train(case: int, world: Path, tmp_path: Path, capsys) -> None:
         (["scripts/evaluate.py", "baseline=unknown"], "baseline=unknown"),
         (["scripts/make_synthetic.py", "count=0", "root=/tmp/unused"], "count=0"),
         (["scripts/demo.py", "pairs=0"], "pairs=0"),
+        (["scripts/select_photos.py", "root=/tmp/unused"], "sources=[]"),
     ],
 )
 def test_scripts_exit_1_with_one_line_and_no_traceback(command: list[str], message: str) -> None:

@@ -32,7 +32,7 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _scan(folder: str) -> list[str]:
+def find_photos(folder: str) -> list[str]:
     """Image files under ``folder``, as absolute paths sorted by relative path (same order everywhere)."""
     root = os.path.abspath(folder)
     found = []
@@ -70,7 +70,7 @@ class PhotoLibrary:
             raise ValueError(f"textures={folder}: no such directory; {_EXPECTED}")
         if not os.path.isdir(folder):
             raise ValueError(f"textures={folder}: not a directory; {_EXPECTED}")
-        candidates = _scan(folder)
+        candidates = find_photos(folder)
         if not candidates:
             raise ValueError(f"textures={folder}: no .jpg, .jpeg or .png files under it; {_EXPECTED}")
         # haveImageReader only looks at the file signature: cheap even for 100+ large photos. Files
