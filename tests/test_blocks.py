@@ -35,11 +35,19 @@ def test_new_block_is_the_identity_even_under_autocast(name: str) -> None:
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])  # in-place and autograd-safe branches
-def test_channel_norm_matches_layer_norm_over_channels(requires_grad: bool) -> None:
+@pytest.mark.parametrize("channels_innermost", [False, True])  # the two layouts take different paths
+def test_channel_norm_matches_explicit_statistics(requires_grad: bool, channels_innermost: bool) -> None:
     x = torch.randn(2, 8, 50, dtype=torch.float64) * 5 + 3
-    expected = torch.nn.functional.layer_norm(x.mT, (8,)).mT
+    if channels_innermost:
+        x = x.mT.contiguous().mT
+    mean = x.sum(dim=1, keepdim=True) / 8
+    variance = ((x - mean) ** 2).sum(dim=1, keepdim=True) / 8
+    expected = (x - mean) / torch.sqrt(variance + 1e-5)
     x.requires_grad_(requires_grad)
-    torch.testing.assert_close(ChannelNorm()(x[:, :, 5:40]), expected[:, :, 5:40])
+    normed = ChannelNorm()(x[:, :, 5:40])
+    torch.testing.assert_close(normed, expected[:, :, 5:40])
+    if requires_grad:
+        assert normed.requires_grad
 
 
 GRADCHECK_CASES = [

@@ -250,3 +250,44 @@ def test_training_recomputes_what_inference_keeps_to_the_same_outputs() -> None:
 def test_invalid_options_are_rejected(bad: dict) -> None:
     with pytest.raises(ValueError):
         SoftAttention3d(8, **bad)
+
+
+def test_fp32_kernel_stays_within_a_few_ulp_of_fp64_distances() -> None:
+    # The kernel is formed as 2^(exponent log2 e) for speed; in fp32 it must stay as close to the
+    # explicit fp64 Gaussian as rounding the expanded exponent allows.
+    torch.manual_seed(0)
+    a = 3 * torch.randn(2, 8, 64, dtype=torch.float64)
+    b = 3 * torch.randn(2, 8, 500, dtype=torch.float64)
+    expected = reference.gaussian_kernel(a, b)
+    kernel = gaussian_kernel(a.float(), b.float()).double()
+    assert expected.min() < 1e-6 < expected.max()  # exponents over many units, not only near 0
+    torch.testing.assert_close(kernel, expected, rtol=2e-5, atol=1e-12)
+
+
+def test_kernel_gradient_matches_explicit_distances() -> None:
+    # FactoredKernel's hand-written backward against autograd through explicit pairwise distances.
+    a = torch.randn(2, 6, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 6, 9, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 5, 9, dtype=torch.float64)
+    gradients = torch.autograd.grad((gaussian_kernel(a, b) * weights).sum(), (a, b))
+    expected = torch.autograd.grad((reference.gaussian_kernel(a, b) * weights).sum(), (a, b))
+    for gradient, want in zip(gradients, expected, strict=True):
+        torch.testing.assert_close(gradient, want)
+
+
+def test_chunks_count_the_voxels_of_every_sample_and_head(monkeypatch) -> None:
+    x = torch.randn(2, 8, 6, 17, 15)  # 1530 voxels per sample
+    widths = []
+
+    def counted(landmarks: torch.Tensor, tokens: torch.Tensor, out: torch.Tensor | None = None):
+        widths.append(tokens.shape[-1])
+        return kernel_from_factors(landmarks, tokens, out=out)
+
+    monkeypatch.setattr(soft, "kernel_from_factors", counted)
+    block = random_block("soft", 8, torch.float32, heads=2, chunk_voxels=400)
+    reference = random_block("soft", 8, torch.float32, heads=2, chunk_voxels=10**6)
+    reference.load_state_dict(block.state_dict())
+    with torch.no_grad():
+        out = block(x)
+        assert set(widths[1:]) == {100, 30}  # 400 voxels over 2 samples x 2 heads; the last chunk short
+        torch.testing.assert_close(out, reference(x))

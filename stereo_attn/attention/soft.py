@@ -46,6 +46,7 @@ MIN_DEGREE = 1.0
 # Kernels kept between the passes at inference: all of them for a 544x960 image's volume at a 96 px
 # range (D 24, m = 128: about 400 MB), two thirds at 192; the other chunks are formed again per pass.
 DEFAULT_KERNEL_CACHE_MIB = 512
+LOG2_E = math.log2(math.e)
 
 
 def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -56,9 +57,11 @@ def gaussian_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 # With c = 1 / (2 sqrt(d)), the exponent -c (|a|^2 + |b|^2 - 2 a.b) is one matmul of augmented
 # vectors [2c a; -c |a|^2; 1] . [b; 1; -c |b|^2]: no pass over the m x n result besides the clamp
-# and exp. Factors are built once (landmarks per forward, tokens per chunk) in at least fp32.
+# and exponential. Factors are built once (landmarks per forward, tokens per chunk) in at least fp32.
 # The expansion cancels for nearby points far from the origin, so both sides are centred on the
 # landmarks' mean first (distances do not change) and the result is clamped at 0.
+# The landmark factor carries a further log2(e), so the kernel is 2^(exponent log2 e): torch's CPU
+# exp2 is about 4x faster than its exp, and the exponential was the block's largest single cost.
 
 
 def landmark_factor(a: torch.Tensor) -> torch.Tensor:
@@ -66,7 +69,7 @@ def landmark_factor(a: torch.Tensor) -> torch.Tensor:
     a = a.to(core_dtype(a.dtype))
     c = 0.5 / math.sqrt(a.shape[-2])
     rows = [(2 * c) * a, -c * a.square().sum(dim=-2, keepdim=True), torch.ones_like(a[..., :1, :])]
-    return torch.cat(rows, dim=-2).mT.contiguous()
+    return (torch.cat(rows, dim=-2) * LOG2_E).mT.contiguous()
 
 
 def token_factor(b: torch.Tensor) -> torch.Tensor:
@@ -81,14 +84,45 @@ def kernel_from_factors(
 ) -> torch.Tensor:
     """K(L, tokens): (.., m, n). ``out``: a contiguous buffer to reuse (autograd off only)."""
     with torch.autocast(tokens.device.type, enabled=False):
-        return torch.bmm(landmarks, tokens, out=out).clamp_max_(0).exp_()
+        if torch.is_grad_enabled() and (landmarks.requires_grad or tokens.requires_grad):
+            return FactoredKernel.apply(landmarks, tokens)
+        return torch.bmm(landmarks, tokens, out=out).clamp_max_(0).exp2_()
+
+
+class FactoredKernel(torch.autograd.Function):
+    """2^min(L T, 0) with a hand-written backward over the m x n kernel.
+
+    Autograd's own graph of bmm, clamp and exp2 costs five passes over the m x n entries in the
+    backward (a clone for the in-place clamp, its mask and select, two multiplies); this one costs
+    one, a multiply by the kept kernel. The clamp's mask is left out: it only catches exponents
+    pushed above 0 by rounding, at coincident points, where the exponent's gradient is 0 anyway.
+    """
+
+    @staticmethod
+    def forward(ctx, landmarks: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        kernel = torch.bmm(landmarks, tokens).clamp_max_(0).exp2_()
+        ctx.save_for_backward(landmarks, tokens, kernel)
+        return kernel
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        landmarks, tokens, kernel = ctx.saved_tensors
+        # d 2^z / dz = 2^z ln 2; ln 2 scales the small factor gradients instead of the m x n product.
+        grad_exponent = grad * kernel
+        grad_landmarks = grad_tokens = None
+        if ctx.needs_input_grad[0]:
+            grad_landmarks = torch.bmm(grad_exponent, tokens.mT).mul_(math.log(2))
+        if ctx.needs_input_grad[1]:
+            grad_tokens = torch.bmm(landmarks.mT, grad_exponent).mul_(math.log(2))
+        return grad_landmarks, grad_tokens
 
 
 class KernelPass:
     """Runs one step that forms a chunk's m x n kernel K(L, chunk) and reduces it at once.
 
     At inference the kernels of the first chunks are kept, up to ``cache_bytes``, so the later passes
-    reuse them instead of forming them again (the kernel matmul and its exp are about two thirds of
+    reuse them instead of forming them again (forming the kernel is the largest share of
     the block's time); the remaining chunks share one reused m x chunk buffer, since a fresh
     multi-megabyte tensor per chunk is page-faulted in each time, which made the kernel matmul 2.5x
     slower on CPU. While autograd records, each step runs under activation checkpointing, so the
@@ -275,14 +309,16 @@ class SoftAttention3d(nn.Module):
         landmark_queries = self.landmark_queries(x)  # (B*heads, d_k, m)
         landmark_kernel = gaussian_kernel(landmark_queries, landmark_queries)
         centre = landmark_queries.mean(dim=-1, keepdim=True)
-        kernel_pass = KernelPass(
-            landmark_factor(landmark_queries - centre), self.chunk_voxels, self.kernel_cache_bytes
-        )
+        # chunk_voxels counts the voxels of all samples and heads together: a chunk's kernel is
+        # (B*heads, m, n), and at batch 4 a per-sample count made 32 MiB kernels, which glibc always
+        # maps fresh (page faults on every chunk): a training step was 1.4-1.7x slower.
+        chunk = max(self.chunk_voxels // (b * self.heads), 1)
+        kernel_pass = KernelPass(landmark_factor(landmark_queries - centre), chunk, self.kernel_cache_bytes)
 
         def solve(rhs: torch.Tensor) -> torch.Tensor:
             return solve_landmarks(landmark_kernel, rhs, self.inverse, self.newton_iterations, self.eps)
 
-        chunks = list(voxel_chunks(x_flat, self.chunk_voxels))
+        chunks = list(voxel_chunks(x_flat, chunk))
         # Queries are kept across the passes so each voxel is normalized and projected once.
         query_chunks = [
             token_factor(self._heads(self.to_queries, self.norm(x_chunk)) - centre) for _, x_chunk in chunks
