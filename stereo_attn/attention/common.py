@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def core_dtype(dtype: torch.dtype) -> torch.dtype:
