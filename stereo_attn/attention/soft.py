@@ -311,7 +311,7 @@ class SoftAttention3d(nn.Module):
         centre = landmark_queries.mean(dim=-1, keepdim=True)
         # chunk_voxels counts the voxels of all samples and heads together: a chunk's kernel is
         # (B*heads, m, n), and at batch 4 a per-sample count made 32 MiB kernels, which glibc always
-        # maps fresh (page faults on every chunk): a training step was 1.4-1.7x slower.
+        # maps fresh (page faults on every chunk): the block's training step was 1.3-1.8x slower.
         chunk = max(self.chunk_voxels // (b * self.heads), 1)
         kernel_pass = KernelPass(landmark_factor(landmark_queries - centre), chunk, self.kernel_cache_bytes)
 
