@@ -107,13 +107,21 @@ def test_paths_resolve_to_the_project_folders() -> None:
     assert Path(compose_config("bench_model").checkpoints.shipped) == SHIPPED_CHECKPOINT
 
 
-@pytest.mark.parametrize("preset", ["small", "base"])
+@pytest.mark.parametrize("preset", ["small", "mid", "base"])
 def test_the_network_config_builds_a_network_directly(preset: str) -> None:
     cfg = compose_config("network", f"model={preset}", "model/attention=soft")
     network = build_network(OmegaConf.to_container(cfg.model, resolve=True), "network")
     assert network.max_disparity == 192  # no data config: the models' default range
     output = network.eval()(torch.rand(1, 3, 32, 64), torch.rand(1, 3, 32, 64))
     assert output["disparity"].shape == (1, 32, 64)
+
+
+def test_mid_is_bases_feature_extractor_on_smalls_volume() -> None:
+    """What docs/training.md measured `mid` as: only the 2D extractor differs from `small`."""
+    small, mid, base = (compose_config("network", f"model={name}").model for name in ("small", "mid", "base"))
+    assert mid.features == base.features and mid.features != small.features
+    differs = {key for key in small if key != "name" and small[key] != mid[key]}
+    assert differs == {"features"}
 
 
 @pytest.mark.parametrize("name", DATA_CONFIGS)

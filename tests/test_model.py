@@ -166,7 +166,7 @@ def test_bad_inputs_are_rejected() -> None:
         tiny(attention_places=["half"])
 
 
-@pytest.mark.parametrize("preset", ["small", "base"])
+@pytest.mark.parametrize("preset", ["small", "mid", "base"])
 @pytest.mark.parametrize("attention", ["efficient", "soft", "polynl", "none"])
 def test_presets_compose_with_any_attention(preset: str, attention: str) -> None:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
