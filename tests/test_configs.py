@@ -136,8 +136,6 @@ def test_data_configs_extend_the_common_body(name: str) -> None:
 
 # --- safety: only what the project allows gets built ----------------------------------------
 
-CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
-
 
 def write_file(target: Path) -> dict:
     return {"_target_": "pathlib.Path.write_text", "self": str(target), "data": "owned"}
@@ -166,7 +164,7 @@ def payloads(target: Path) -> dict[str, callable]:
 
 
 def hostile_checkpoint(tmp_path: Path, name: str, target: Path) -> Path:
-    checkpoint = read_checkpoint(CHECKPOINT)
+    checkpoint = read_checkpoint(SHIPPED_CHECKPOINT)
     model = checkpoint["hyper_parameters"]["model"]
     checkpoint["hyper_parameters"]["model"] = payloads(target)[name](copy.deepcopy(model))
     path = tmp_path / f"{name}.ckpt"
@@ -209,7 +207,7 @@ def test_infer_and_evaluate_refuse_a_hostile_checkpoint_and_write_nothing(tmp_pa
 
 
 def test_the_shipped_config_passes_and_wrong_types_or_keys_do_not() -> None:
-    model = read_checkpoint(CHECKPOINT)["hyper_parameters"]["model"]
+    model = read_checkpoint(SHIPPED_CHECKPOINT)["hyper_parameters"]["model"]
     assert check_network_config(model, "ckpt")["attention"]["name"] == "efficient"
     wrong = {
         "max_disparity": "96",
@@ -231,7 +229,7 @@ def test_the_shipped_config_passes_and_wrong_types_or_keys_do_not() -> None:
 
 
 def test_a_config_asking_for_a_huge_network_is_refused_before_allocating() -> None:
-    checkpoint = read_checkpoint(CHECKPOINT)
+    checkpoint = read_checkpoint(SHIPPED_CHECKPOINT)
     weights = {k[len("network.") :]: v for k, v in checkpoint["state_dict"].items()}
     model = {**checkpoint["hyper_parameters"]["model"], "features": {"channels": [16, 24, 4096], "blocks": 2}}
     # 4096 x 4096 x 3 x 3 weights would be 600 MB; on the meta device the shapes are compared first.

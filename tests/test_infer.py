@@ -25,8 +25,8 @@ from stereo_attn.inference.pairs import InputError, Pair, find_pairs, output_ste
 from stereo_attn.inference.run import infer
 from stereo_attn.options import OptionError
 
-ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
+from helpers.project import ROOT, SHIPPED_CHECKPOINT
+
 HEIGHT, WIDTH = 75, 131  # odd on purpose: the network pads to multiples of 16 and must crop back
 
 
@@ -49,7 +49,7 @@ def run_script(*arguments: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def direct_prediction(left: Path, right: Path) -> np.ndarray:
-    network = network_from_checkpoint(CHECKPOINT)
+    network = network_from_checkpoint(SHIPPED_CHECKPOINT)
     images = [torch.from_numpy(read_image(p)).permute(2, 0, 1)[None] for p in (left, right)]
     with torch.inference_mode():
         return network(*images)["disparity"][0].numpy()
@@ -202,13 +202,15 @@ def test_kitti_calib(tmp_path: Path) -> None:
 
 def test_smaller_max_disparity_works_and_larger_is_an_error(pair_dir: Path, tmp_path: Path) -> None:
     pairs = find_pairs(str(pair_dir / "left"), str(pair_dir / "right"))
-    summary = infer(pairs, tmp_path / "out", CHECKPOINT, max_disparity=48, device="cpu", progress=False)
+    summary = infer(
+        pairs, tmp_path / "out", SHIPPED_CHECKPOINT, max_disparity=48, device="cpu", progress=False
+    )
     assert summary["max_disparity"] == 48 and summary["pairs"] == 1
     disparity = read_pfm(tmp_path / "out" / "scene.pfm")
     # Soft-argmin over 12 quarter-resolution bins: at most 4 * 11 = 44 px after convex upsampling.
     assert disparity.shape == (HEIGHT, WIDTH) and np.isfinite(disparity).all() and disparity.max() <= 48
     with pytest.raises(OptionError, match="max_disparity=200 exceeds the checkpoint's 96"):
-        infer(pairs, tmp_path / "other", CHECKPOINT, max_disparity=200, progress=False)
+        infer(pairs, tmp_path / "other", SHIPPED_CHECKPOINT, max_disparity=200, progress=False)
     assert not (tmp_path / "other").exists()
 
 
@@ -240,10 +242,10 @@ def test_library_errors_name_the_file_and_write_nothing(pair_dir: Path, tmp_path
     broken.write_bytes(b"not an image")
     # The bad pair comes second: nothing may be written for the good first one either.
     with pytest.raises(DataFormatError, match=r"broken\.png: an unrecognised file"):
-        infer([good, Pair(broken, good.right)], out, CHECKPOINT, progress=False)
+        infer([good, Pair(broken, good.right)], out, SHIPPED_CHECKPOINT, progress=False)
     assert not out.exists()
 
-    checkpoint = read_checkpoint(CHECKPOINT)
+    checkpoint = read_checkpoint(SHIPPED_CHECKPOINT)
     key = next(k for k, v in checkpoint["state_dict"].items() if v.ndim == 4)
     checkpoint["state_dict"][key] = torch.zeros(3, 3, 3, 3)
     other = tmp_path / "other_architecture.ckpt"

@@ -19,9 +19,7 @@ from stereo_attn.inference.predict import MemoryBudgetError, check_memory
 from stereo_attn.inference.run import infer
 from stereo_attn.model.memory import FIXED_BYTES, available_bytes, inference_bytes, largest_fitting
 
-from helpers.project import ROOT
-
-CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
+from helpers.project import ROOT, SHIPPED_CHECKPOINT
 
 
 # SOFT keeps its kernels between passes at inference (201 MB here): the estimate must count them.
@@ -44,17 +42,17 @@ def test_estimate_bounds_the_measured_peak_without_wasting_much(preset: str, att
 
 
 def test_estimate_is_linear_in_pixels_batch_and_disparity_bins() -> None:
-    network = network_from_checkpoint(CHECKPOINT)
+    network = network_from_checkpoint(SHIPPED_CHECKPOINT)
     one = inference_bytes(network, 1, 256, 512) - FIXED_BYTES
     assert inference_bytes(network, 2, 256, 512) - FIXED_BYTES == 2 * one
     assert inference_bytes(network, 1, 512, 1024) - FIXED_BYTES == 4 * one
     assert inference_bytes(network, 1, 250, 500) - FIXED_BYTES == one  # padded to multiples of 16 first
-    half = network_from_checkpoint(CHECKPOINT, max_disparity=48)
+    half = network_from_checkpoint(SHIPPED_CHECKPOINT, max_disparity=48)
     assert inference_bytes(half, 1, 256, 512) - FIXED_BYTES < one
 
 
 def test_the_size_offered_fits_and_a_step_larger_does_not() -> None:
-    network = network_from_checkpoint(CHECKPOINT)
+    network = network_from_checkpoint(SHIPPED_CHECKPOINT)
     budget = 200 * 2**20
     height, width = largest_fitting(network, 1, 6000, 8000, budget)
     assert height % 16 == 0 and width % 16 == 0 and abs(width / height - 8000 / 6000) < 0.02
@@ -73,7 +71,7 @@ def test_a_pair_too_large_for_the_memory_is_refused_before_writing(tmp_path: Pat
     for name in ("l.png", "r.png"):
         write_image(tmp_path / name, image)
     monkeypatch.setattr(inference_predict, "available_bytes", lambda device: 256 * 2**20)
-    network = network_from_checkpoint(CHECKPOINT)
+    network = network_from_checkpoint(SHIPPED_CHECKPOINT)
     with pytest.raises(
         MemoryBudgetError,
         match=r"a 960x544 pair needs about 0\.5 GiB .* 0\.2 GiB free; about \d+x\d+ would fit",
@@ -87,5 +85,5 @@ def test_a_pair_too_large_for_the_memory_is_refused_before_writing(tmp_path: Pat
     monkeypatch.setattr(inference_predict, "available_bytes", lambda device: 256 * 2**20)
     out = tmp_path / "out"
     with pytest.raises(MemoryBudgetError):
-        infer([Pair(tmp_path / "l.png", tmp_path / "r.png")], out, CHECKPOINT, progress=False)
+        infer([Pair(tmp_path / "l.png", tmp_path / "r.png")], out, SHIPPED_CHECKPOINT, progress=False)
     assert not out.exists()

@@ -27,11 +27,10 @@ from stereo_attn.data.synthetic.export import export_synthetic
 from stereo_attn.data.synthetic.scenes import SyntheticConfig, SyntheticStereo
 from stereo_attn.training.run import train
 
-from helpers.project import ROOT
+from helpers.project import ROOT, SHIPPED_CHECKPOINT
 from helpers.training import TINY, tiny_arguments
 
 CONF = ROOT / "conf"
-CHECKPOINT = ROOT / "checkpoints" / "small_efficient_synthetic.ckpt"
 TINY_WORLD = SyntheticConfig(height=48, width=96, max_disparity=24.0, min_objects=2, max_objects=4)
 NO_CUDA = not torch.cuda.is_available()
 TINY_GENERATOR = [o for o in TINY if o.startswith("data.synthetic.generator.")]
@@ -87,7 +86,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "doffs=0\nbaseline=100\nndisp=64\n"
     )
     for name, change in HOSTILE_WEIGHTS.items():
-        checkpoint = read_checkpoint(CHECKPOINT)
+        checkpoint = read_checkpoint(SHIPPED_CHECKPOINT)
         change(checkpoint)
         torch.save(checkpoint, folder / f"{name}.ckpt")
     return folder
@@ -267,7 +266,7 @@ def test_evaluate_takes_relative_checkpoints_from_the_working_directory(
     world: Path, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    shutil.copy(CHECKPOINT, tmp_path / "mine.ckpt")
+    shutil.copy(SHIPPED_CHECKPOINT, tmp_path / "mine.ckpt")
     overrides = [f"data.root={world / 'pairs'}", "checkpoint=mine.ckpt", "output=e.json", "limit=1"]
     evaluate = script("evaluate")
     evaluate.run(compose_script("evaluate", overrides))
@@ -416,11 +415,14 @@ def train_cases(w: Path) -> list[tuple[list[str], str]]:
         ([f"init_from={w / 'missing.ckpt'}"], "missing.ckpt: checkpoint not found"),
         ([f"init_from={w / 'text.txt'}"], "text.txt: not a readable weights-only checkpoint"),
         (
-            [f"init_from={CHECKPOINT}", f"ckpt_path={CHECKPOINT}"],
+            [f"init_from={SHIPPED_CHECKPOINT}", f"ckpt_path={SHIPPED_CHECKPOINT}"],
             "give ckpt_path= (resume a run) or init_from=",
         ),
         # The tiny config's network is the shipped one but for its range: make it another architecture.
-        ([f"init_from={CHECKPOINT}", "model.aggregation.channels=8"], "weights do not fit this network's"),
+        (
+            [f"init_from={SHIPPED_CHECKPOINT}", "model.aggregation.channels=8"],
+            "weights do not fit this network's",
+        ),
         (["data=kitti2015"], "data.root is missing: give data.root=..."),
         (["trainer.max_epochs=abc"], "trainer.max_epochs=abc: expected an integer >= -1"),
         (["trainer.log_every_n_steps=abc"], "trainer.log_every_n_steps=abc: expected an integer >= 1"),
