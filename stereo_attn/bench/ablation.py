@@ -24,6 +24,7 @@ from typing import Any
 from stereo_attn.bench.measure import run_isolated
 from stereo_attn.checkpoint import read_checkpoint
 from stereo_attn.data.writers import markdown_table, write_json_atomic
+from stereo_attn.training.precision import resolve_precision
 
 # What each run is scored on, (evaluation, summary key), in table order.
 METRICS = ("epe", "bad2")
@@ -99,8 +100,9 @@ def evaluate(run: Path, name: str, overrides: Sequence[str]) -> dict[str, Any]:
 
 def timing(run: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Inference seconds at ``inference_size`` and training seconds per step on ``train_crop`` batches
-    (bf16 autocast, as the CPU trainer runs) of the network a run trained, each in a fresh process.
-    The network is built from its config (``trained.json``): the time does not depend on the weights."""
+    (in the precision the CPU trainer picks: bf16 autocast where the CPU has bf16 units) of the network
+    a run trained, each in a fresh process. The network is built from its config (``trained.json``):
+    the time does not depend on the weights."""
     height, width = settings["inference_size"]
     repeats = settings["repeats"]
     model = json.loads((run / "trained.json").read_text())["model"]
@@ -114,7 +116,7 @@ def timing(run: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
         {
             "model": model,
             "device": "cpu",
-            "precision": "bf16-mixed",
+            "precision": resolve_precision("auto", "cpu"),
             "batch_size": settings["batch_size"],
             "crop": list(settings["train_crop"]),
             "steps": repeats + 2,

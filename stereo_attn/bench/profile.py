@@ -23,6 +23,7 @@ from torch import nn
 from stereo_attn.bench.training import AUTOCAST
 from stereo_attn.data.writers import markdown_table
 from stereo_attn.training.loss import disparity_loss
+from stereo_attn.training.precision import resolve_precision
 from stereo_attn.training.run import build_module
 from stereo_attn.training.targets import instantiate_checked
 
@@ -101,7 +102,8 @@ def profile_training(cfg: DictConfig, steps: int, warmup: int) -> dict[str, Any]
     module = build_module(cfg)
     network = module.network.train()
     optimizer = instantiate_checked(cfg.optimizer, "optimizer", params=network.parameters())
-    dtype = AUTOCAST[str(cfg.trainer.precision)]
+    precision = resolve_precision(str(cfg.trainer.precision), "cpu")
+    dtype = AUTOCAST[precision]
     clock = StageClock(network)
     batches: Iterator = iter(datamodule.train_dataloader())
     rows: list[dict[str, float]] = []
@@ -136,7 +138,7 @@ def profile_training(cfg: DictConfig, steps: int, warmup: int) -> dict[str, Any]
         "steps": steps,
         "batch_size": int(cfg.data.batch_size),
         "crop": list(cfg.data.crop),
-        "precision": str(cfg.trainer.precision),
+        "precision": precision,
         "attention": str(cfg.model.attention.name),
         "num_workers": int(cfg.data.num_workers),
         "threads": torch.get_num_threads(),

@@ -31,6 +31,7 @@ from stereo_attn.data.writers import markdown_table
 from stereo_attn.inference.predict import resolve_device
 from stereo_attn.model.spec import build_network
 from stereo_attn.training.loss import disparity_loss
+from stereo_attn.training.precision import resolve_precision
 
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -131,7 +132,8 @@ def run_benchmark(
     if default_row:
         default = default_training()
         record = {"preset": "default", "attention": default["model"]["attention"]["name"]}
-        record.update(precision=default["precision"], device=device)
+        precision = resolve_precision(default["precision"], torch.device(device).type)
+        record.update(precision=precision, device=device)
         record.update(height=default["crop"][0], width=default["crop"][1], batch_size=default["batch_size"])
         configurations.append((record, default["model"], default["crop"]))
     for preset, model in models.items():

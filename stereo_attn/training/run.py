@@ -20,6 +20,7 @@ from stereo_attn.evaluation.protocols import Protocol
 from stereo_attn.evaluation.sgbm import sgbm_predictor
 from stereo_attn.training.checks import check_training_options, resume_run_id
 from stereo_attn.training.module import StereoModule
+from stereo_attn.training.precision import resolve_precision
 from stereo_attn.training.real_validation import RealPairValidation, real_validation_pairs
 from stereo_attn.training.targets import instantiate_checked
 
@@ -78,6 +79,8 @@ def sgbm_scores(samples: Sequence[dict[str, Any]], max_disparity: float, range_c
 def train(cfg: DictConfig, extra_callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """Fit, validate the final weights, compare with StereoSGBM on the same split; the metrics dict."""
     check_training_options(cfg)
+    # Resolved in the config itself, so the logged hyperparameters say what actually ran.
+    cfg.trainer.precision = resolve_precision(str(cfg.trainer.precision), str(cfg.trainer.accelerator))
     L.seed_everything(cfg.seed, workers=True)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     datamodule = instantiate_checked(cfg.data, "data")
