@@ -11,6 +11,7 @@ import pytest
 
 from stereo_attn.bench.training import run_benchmark
 from stereo_attn.options import OptionError
+from stereo_attn.training.precision import resolve_precision
 
 from helpers.project import ROOT
 
@@ -25,9 +26,11 @@ def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     records = json.loads(output.read_text())
-    # First the configuration train.py uses with no overrides, at its own crop and batch.
+    # First the configuration train.py uses with no overrides, at its own crop, batch and precision
+    # (trainer.precision=auto, resolved for this CPU).
+    default_precision = resolve_precision("auto", "cpu")
     assert [(r["preset"], r["attention"], r["precision"]) for r in records] == [
-        ("default", "efficient", "bf16-mixed"),
+        ("default", "efficient", default_precision),
         ("small", "efficient", "32-true"),
         ("small", "efficient", "bf16-mixed"),
     ]
@@ -37,7 +40,7 @@ def test_bench_train_writes_one_record_per_configuration(tmp_path: Path) -> None
         assert record["samples_per_second"] == record["batch_size"] / record["seconds_per_step"] > 0
         assert record["peak_bytes"] > 0 and len(record["seconds_all"]) == 2
         assert record["compiled"] is False and record["warmup_seconds"] > 0
-    assert "| default | efficient | bf16-mixed | eager | cpu | 4x128x256 |" in done.stdout
+    assert f"| default | efficient | {default_precision} | eager | cpu | 4x128x256 |" in done.stdout
     assert "| small | efficient | bf16-mixed | eager | cpu | 2x32x64 |" in done.stdout
 
 

@@ -21,7 +21,8 @@ from helpers.training import tiny_config
 def cpu_with(monkeypatch: pytest.MonkeyPatch, **flags: bool) -> None:
     """Pretend the CPU reports these flags (every bf16 flag not named reads False)."""
     for name in precision.CPU_BF16_FLAGS:
-        monkeypatch.setattr(torch.cpu, name, lambda value=flags.get(name, False): value)
+        value = flags.get(name, False)
+        monkeypatch.setattr(torch.cpu, name, lambda value=value: value)
 
 
 @pytest.mark.parametrize(
