@@ -75,9 +75,9 @@ def test_explicit_bf16_without_bf16_units_warns_but_is_kept(monkeypatch, caplog)
 def test_this_cpu_reports_bf16_consistently_with_its_instruction_set() -> None:
     """A CPU whose best kernels are AVX2 or older cannot have AVX512-BF16; torch's two views agree."""
     capability = torch.backends.cpu.get_cpu_capability()
-    if capability in ("DEFAULT", "AVX2"):
-        assert not native_bf16("cpu")
-    assert isinstance(native_bf16("cpu"), bool)
+    if capability not in ("DEFAULT", "AVX2"):
+        pytest.skip(f"this CPU's kernels are {capability}: it may or may not have bf16 units")
+    assert not native_bf16("cpu")
 
 
 def test_the_shipped_trainers_default_to_auto() -> None:
