@@ -19,11 +19,11 @@ CPU_BF16_FLAGS = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
 log = logging.getLogger(__name__)
 
 
-def native_bf16(device_type: str) -> bool:
-    """Whether ``device_type`` ("cpu" or "cuda") computes bf16 in hardware rather than emulating it."""
-    if device_type == "cuda":
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` ("cpu" or "cuda") computes bf16 in hardware rather than emulating it."""
+    if device == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
-    if device_type == "cpu":
+    if device == "cpu":
         return any(getattr(torch.cpu, flag, lambda: False)() for flag in CPU_BF16_FLAGS)
     return False
 
