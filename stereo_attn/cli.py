@@ -19,7 +19,6 @@ from typing import NoReturn, TypeVar
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -69,9 +68,19 @@ def user_error_message(error: BaseException, memory_hint: str = "") -> str | Non
         return one_line(error)
     if isinstance(error, MissingMandatoryValue) and error.full_key:
         return f"{error.full_key} is missing: give {error.full_key}=..."
-    if isinstance(error, ValueError | OmegaConfBaseException | MisconfigurationException):
+    if isinstance(error, (ValueError, OmegaConfBaseException, *lightning_config_errors())):
         return one_line(error)
     return None
+
+
+def lightning_config_errors() -> tuple[type[Exception], ...]:
+    """Lightning's MisconfigurationException where Lightning is loaded, else nothing to match.
+
+    Importing Lightning for the class alone costs 2.5 s of start-up (it pulls in torch._dynamo) in
+    scripts that never train; only a script that imported Lightning can raise it.
+    """
+    module = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return (module.MisconfigurationException,) if module is not None else ()
 
 
 def fail(message: str) -> NoReturn:

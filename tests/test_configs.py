@@ -245,7 +245,8 @@ def test_config_targets_must_be_classes_of_allowed_modules(tmp_path: Path) -> No
     for config in (
         write_file(target),
         {"_target_": "torch.optim.AdamW", "lr": write_file(target)},
-        {"_target_": "stereo_attn.data.datamodule.build_mixture", "specs": []},  # allowed module, a function
+        # an allowed module, but a function
+        {"_target_": "stereo_attn.data.datamodule.collate_samples", "samples": []},
         {"_target_": "os.system", "_args_": ["touch " + str(target)]},
         {"_target_": "lightning.pytorch.callbacks.NoSuchCallback"},
     ):

@@ -14,7 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from test_readers import KITTI, make_kitti, make_sceneflow
 
-from stereo_attn.data.datamodule import StereoDataModule, build_dataset, build_mixture
+from stereo_attn.data.datamodule import StereoDataModule
+from stereo_attn.data.datasets import build_dataset, build_mixture
 from stereo_attn.data.readers.base import DatasetLayoutError
 
 from helpers.datasets import fixture_root

@@ -498,3 +498,25 @@ def test_train_script_failing_early_leaves_no_run_folder(tmp_path: Path) -> None
         and done.stderr.strip().splitlines()[-1] == "error: data.batch_size=0: expected an integer >= 1"
     )
     assert not run_dir.exists()
+
+
+def test_a_lightning_misconfiguration_is_one_line(capsys) -> None:
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    def misconfigured() -> None:
+        raise MisconfigurationException("`val_check_interval` (7) must be\nless than or equal to 5.")
+
+    line = fails_with_one_line(misconfigured, capsys)
+    assert line == "error: `val_check_interval` (7) must be less than or equal to 5."
+
+
+def test_scripts_that_do_not_train_start_without_lightning() -> None:
+    # Importing Lightning costs about 2 s per start (it loads torch._dynamo): a third of a quick
+    # evaluate or infer run, and a regression nothing else would show.
+    modules = "stereo_attn.cli", "stereo_attn.evaluation.run", "stereo_attn.evaluation.demo"
+    modules += "stereo_attn.inference.run", "stereo_attn.deploy.export_job"
+    probe = f"import sys; import {', '.join(modules)}; print('lightning' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stdout + done.stderr[-2000:]

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stereo_attn import options
 from stereo_attn.checkpoint import network_from_checkpoint
-from stereo_attn.data.datamodule import build_mixture
+from stereo_attn.data.datasets import build_mixture
 from stereo_attn.data.readers.base import DatasetLayoutError
 from stereo_attn.data.writers import write_json_atomic, write_text_atomic
 from stereo_attn.evaluation.evaluate import evaluate, network_predictor, summary_table
