@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from stereo_attn.bench.ablation_report import run
 from stereo_attn.cli import run_reporting_errors
+from stereo_attn.overrides import check_overrides
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ablate_attention")
@@ -19,4 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("ablate_attention")
     main()

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from stereo_attn.bench.model import run_benchmark, summarize
 from stereo_attn.bench.sweep import run_sweep
 from stereo_attn.cli import run_reporting_errors
+from stereo_attn.overrides import check_overrides
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench_model")
@@ -19,4 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("bench_model")
     main()

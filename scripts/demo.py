@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.evaluation.demo import run
+from stereo_attn.overrides import check_overrides
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
@@ -25,4 +26,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("demo")
     main()

@@ -13,6 +13,7 @@ from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.readers.base import write_file_list
 from stereo_attn.data.readers.sceneflow import scan_sceneflow
+from stereo_attn.overrides import check_overrides
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="make_file_list")
@@ -26,4 +27,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("make_file_list")
     main()

@@ -12,6 +12,7 @@ from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.synthetic.export import export_synthetic
 from stereo_attn.data.synthetic.generators import synthetic_from_config
+from stereo_attn.overrides import check_overrides
 
 
 def run(cfg: DictConfig) -> str:
@@ -30,4 +31,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("make_synthetic")
     main()

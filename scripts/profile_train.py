@@ -13,6 +13,7 @@ from stereo_attn import options
 from stereo_attn.bench.profile import profile_training, summarize
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.writers import write_json_atomic
+from stereo_attn.overrides import check_overrides
 
 
 def run(cfg: DictConfig) -> None:
@@ -31,4 +32,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("profile_train")
     main()

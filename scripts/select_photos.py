@@ -15,6 +15,7 @@ from stereo_attn import options
 from stereo_attn.cli import run_reporting_errors
 from stereo_attn.data.synthetic.world.photo_selection import select_photos
 from stereo_attn.options import OptionError
+from stereo_attn.overrides import check_overrides
 
 
 def run(cfg: DictConfig) -> str:
@@ -38,4 +39,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("select_photos")
     main()

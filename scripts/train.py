@@ -18,6 +18,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from stereo_attn.cli import run_reporting_errors
+from stereo_attn.overrides import check_overrides
 from stereo_attn.training.report import format_report
 from stereo_attn.training.run import train
 
@@ -53,4 +54,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides("train")
     main()
