@@ -8,6 +8,8 @@ model config is checked against what the project builds (``model/spec.py``), nev
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,29 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # truncated files, other formats, pickled code
-        lines = str(error).strip().splitlines()
-        reason = f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
+        reason = unreadable_reason(path, error)
         raise CheckpointError(f"{path}: not a readable weights-only checkpoint ({reason})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path}: expected a training checkpoint with a 'state_dict'")
     return checkpoint
+
+
+def unreadable_reason(path: Path, error: Exception) -> str:
+    """Why torch.load(weights_only=True) refused ``path``, in a few words.
+
+    torch's own message is a paragraph about the weights_only default that starts the same whatever
+    went wrong; what a user needs is which of three things happened.
+    """
+    text = str(error)
+    code = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if code:
+        return f"it holds Python objects besides weights: {code.group(1)}; no code in a file is run"
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as file:
+            start = file.read(8)
+        return f"not a whole torch.save zip archive: truncated, or another kind of file; it starts {start!r}"
+    lines = text.strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200]}" if lines else type(error).__name__
 
 
 def network_weights(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:

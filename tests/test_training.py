@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import signal
@@ -25,7 +26,7 @@ from stereo_attn.training.report import format_report
 from stereo_attn.training.run import build_module, train
 
 from helpers.datasets import write_middlebury2006_scene
-from helpers.project import CONF
+from helpers.project import CONF, SHIPPED_CHECKPOINT
 from helpers.training import tiny_config
 
 ATTENTIONS = sorted(path.stem for path in (CONF / "model" / "attention").glob("*.yaml"))
@@ -173,6 +174,24 @@ def test_reading_a_missing_or_foreign_checkpoint_fails_clearly(tmp_path: Path) -
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"junk\.ckpt: not a readable weights-only checkpoint"):
         read_checkpoint(junk)
+
+
+def test_an_unreadable_checkpoint_says_which_of_three_things_is_wrong(tmp_path: Path) -> None:
+    truncated, junk, pickled = tmp_path / "cut.ckpt", tmp_path / "junk.ckpt", tmp_path / "code.ckpt"
+    truncated.write_bytes(SHIPPED_CHECKPOINT.read_bytes()[:100_000])
+    junk.write_bytes(b"not a checkpoint")
+    torch.save({"state_dict": {}, "args": argparse.Namespace(lr=1.0)}, pickled)
+    expected = {
+        truncated: "truncated, or another kind of file; it starts b'PK\\x03\\x04",
+        junk: "truncated, or another kind of file; it starts b'not a ch'",
+        pickled: "it holds Python objects besides weights: argparse.Namespace; no code in a file is run",
+    }
+    for path, reason in expected.items():
+        with pytest.raises(CheckpointError) as refused:
+            read_checkpoint(path)
+        message = str(refused.value)
+        assert message.startswith(f"{path}: not a readable weights-only checkpoint (") and reason in message
+        assert "\n" not in message and "PyTorch 2.6" not in message
 
 
 def test_fine_tuning_from_another_architecture_fails_clearly(tmp_path: Path) -> None:
