@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from stereo_attn.cli import fail, one_line
 
@@ -53,7 +54,7 @@ def override_error(config_name: str, overrides: Sequence[str]) -> str | None:
         if group and error.options:
             return f"{given[0]}: no {group} config of that name; expected one of {', '.join(error.options)}"
         return one_line(error)
-    except HydraException as error:
+    except (HydraException, OmegaConfBaseException) as error:
         unknown = UNKNOWN_KEY.match(str(error))
         if unknown is not None:
             return unknown_key_message(config_name, overrides, unknown.group(1))
@@ -65,9 +66,12 @@ def override_error(config_name: str, overrides: Sequence[str]) -> str | None:
 
 def unknown_key_message(config_name: str, overrides: Sequence[str], key: str) -> str:
     """``data.rooot=/x: no option 'rooot' in data (did you mean root?); +data.rooot=... adds it``."""
-    override = next(o for o in overrides if o.split("=", 1)[0] == key)
+    override = next((o for o in overrides if o.split("=", 1)[0] == key), key)
+    position = overrides.index(override) if override in overrides else len(overrides)
+    # The options beside the key come from the config without it; another bad override among the
+    # rest falls back to the ones before it (Hydra applied those), then to the script's own config.
     others = [o for o in overrides if o != override]
-    config = compose_config(config_name, others)
+    config = first_composable(config_name, [others, list(overrides[:position]), []])
     parts = key.split(".")
     # The first part of the key that the config lacks, and the options beside it.
     parent, depth = config, 0
@@ -82,6 +86,16 @@ def unknown_key_message(config_name: str, overrides: Sequence[str], key: str) ->
     close = difflib.get_close_matches(missing, siblings, n=3, cutoff=0.7)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     return f"{override}: no option {missing!r} in {where}{hint}; +{override} would add it as a new key"
+
+
+def first_composable(config_name: str, candidates: Sequence[Sequence[str]]) -> DictConfig:
+    """The config composed with the first list of overrides that Hydra takes (an empty one if none)."""
+    for overrides in candidates:
+        try:
+            return compose_config(config_name, overrides)
+        except (HydraException, OmegaConfBaseException):
+            continue
+    return OmegaConf.create()
 
 
 def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:

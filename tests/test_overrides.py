@@ -30,6 +30,12 @@ from helpers.project import ROOT
         ("train", ["model/attention=sfot"],
          "model/attention=sfot: no model/attention config of that name; expected one of dot_product, "
          "efficient, guided, none, polynl, soft, soft_lean"),
+        # Two mistakes: Hydra stops at the first; the options beside it still come from the others.
+        ("evaluate", ["nosuch=1", "data.rooot=/x"],
+         "nosuch=1: no option 'nosuch' in evaluate's config; +nosuch=1 would add it as a new key"),
+        ("evaluate", ["data.rooot=/x", "nosuch=1"],
+         "data.rooot=/x: no option 'rooot' in data (did you mean root?); "
+         "+data.rooot=/x would add it as a new key"),
         ("evaluate", ["data=aloe", "data.test.3.scale=1"],
          "Error merging override data.test.3.scale=1: list index out of range"),
     ],
