@@ -3,8 +3,9 @@
 Hydra reports an unknown key, a missing config of a group or a malformed override in five to twenty
 lines that end in a hint about HYDRA_FULL_ERROR. Composing the script's config once beforehand with the
 same overrides finds the same mistakes (in about 0.15 s); each becomes one ``error:`` line naming the
-override and what was expected, with exit code 1. Hydra's own flags (``--multirun``, ``--cfg``, ...)
-leave the check to Hydra.
+override and what was expected, with exit code 1. Under ``--multirun`` every value of a choice or
+range sweep is checked (one composition per value). Hydra's other flags (``--cfg``, ``-cn``, ...) and
+other sweeps leave the check to Hydra.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, RangeSweep
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -24,18 +26,52 @@ from omegaconf.errors import OmegaConfBaseException
 from stereo_attn.cli import fail, one_line
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+MULTIRUN_FLAGS = {"-m", "--multirun"}
 UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'\.\nTo append to your config use")
 
 
 def check_overrides(config_name: str, arguments: Sequence[str] | None = None) -> None:
     """Exit with one error line if Hydra would refuse the command line's overrides."""
     arguments = list(sys.argv[1:] if arguments is None else arguments)
+    overrides = [argument for argument in arguments if not argument.startswith("-")]
+    flags = {argument for argument in arguments if argument.startswith("-")}
     # Hydra's flags change what is composed; a package installed away from the repository has no conf/.
-    if any(argument.startswith("-") for argument in arguments) or not CONF.is_dir():
+    if not flags <= MULTIRUN_FLAGS or not CONF.is_dir():
         return
-    message = override_error(config_name, arguments)
-    if message is not None:
-        fail(message)
+    runs = sweep_runs(overrides) if flags else [overrides]
+    for run in runs or []:
+        message = override_error(config_name, run)
+        if message is not None:
+            fail(message)
+
+
+def sweep_runs(overrides: Sequence[str]) -> list[list[str]] | None:
+    """Override lists that together try every value of every choice or range sweep once: all sweeps at
+    their first value, then one sweep at a time at each other value. None where a sweep of another kind
+    (glob, interval) or a value that does not read back makes the check Hydra's alone."""
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(list(overrides))
+    except OverrideParseException:
+        return [list(overrides)]  # override_error names the unreadable one
+    choices = []
+    for text, override in zip(overrides, parsed, strict=True):
+        if not override.is_sweep_override():
+            choices.append([text])
+            continue
+        if not isinstance(override.value(), ChoiceSweep | RangeSweep):
+            return None
+        values = [f"{override.get_key_element()}={value}" for value in override.sweep_string_iterator()]
+        try:
+            parser.parse_overrides(values)
+        except OverrideParseException:
+            return None
+        choices.append(values)
+    first = [values[0] for values in choices]
+    runs = [first]
+    for index, values in enumerate(choices):
+        runs += [[*first[:index], value, *first[index + 1 :]] for value in values[1:]]
+    return runs
 
 
 def override_error(config_name: str, overrides: Sequence[str]) -> str | None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stereo_attn.overrides import check_overrides, override_error
+from stereo_attn.overrides import check_overrides, override_error, sweep_runs
 
 from helpers.project import ROOT
 
@@ -62,8 +62,30 @@ def test_overrides_hydra_takes_pass(config: str, overrides: list[str]) -> None:
     assert override_error(config, overrides) is None
 
 
-def test_hydra_flags_leave_the_check_to_hydra() -> None:
-    check_overrides("train", ["--multirun", "model/attention=efficient,soft", "nosuch=1"])  # returns
+def test_hydra_flags_other_than_multirun_leave_the_check_to_hydra() -> None:
+    check_overrides("train", ["--cfg", "job", "nosuch=1"])  # returns
+    check_overrides("train", ["--multirun", "data=glob(*)", "nosuch=1"])  # a glob sweep: Hydra's
+
+
+def test_a_multirun_checks_every_value_of_its_sweeps_once() -> None:
+    runs = sweep_runs(["model/attention=efficient,soft,sfot", "trainer.max_steps=range(1,3)", "seed=0"])
+    assert runs == [
+        ["model/attention=efficient", "trainer.max_steps=1", "seed=0"],
+        ["model/attention=soft", "trainer.max_steps=1", "seed=0"],
+        ["model/attention=sfot", "trainer.max_steps=1", "seed=0"],
+        ["model/attention=efficient", "trainer.max_steps=2", "seed=0"],
+    ]
+    assert sweep_runs(["+name='a b',c"]) == [["+name='a b'"], ["+name=c"]]
+
+
+def test_a_multirun_with_a_bad_sweep_value_exits_1(capsys) -> None:
+    check_overrides("train", ["-m", "model/attention=efficient,soft", "trainer.max_steps=1,2"])  # returns
+    with pytest.raises(SystemExit) as stopped:
+        check_overrides("train", ["-m", "model/attention=efficient,sfot"])
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.startswith(
+        "error: model/attention=sfot: no model/attention config of that name; expected one of"
+    )
 
 
 def test_a_refused_override_exits_1(capsys) -> None:
