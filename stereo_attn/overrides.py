@@ -27,6 +27,8 @@ from stereo_attn.cli import fail, one_line
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MULTIRUN_FLAGS = {"-m", "--multirun"}
+# Each checked run is one composition (0.15 s); longer sweeps are left to Hydra's own validation.
+MAX_SWEEP_RUNS = 32
 UNKNOWN_KEY = re.compile(r"Could not override '([^']+)'\.\nTo append to your config use")
 
 
@@ -48,7 +50,8 @@ def check_overrides(config_name: str, arguments: Sequence[str] | None = None) ->
 def sweep_runs(overrides: Sequence[str]) -> list[list[str]] | None:
     """Override lists that together try every value of every choice or range sweep once: all sweeps at
     their first value, then one sweep at a time at each other value. None where a sweep of another kind
-    (glob, interval) or a value that does not read back makes the check Hydra's alone."""
+    (glob, interval), a value that does not read back or more than MAX_SWEEP_RUNS runs make the check
+    Hydra's alone."""
     parser = OverridesParser.create()
     try:
         parsed = parser.parse_overrides(list(overrides))
@@ -71,7 +74,7 @@ def sweep_runs(overrides: Sequence[str]) -> list[list[str]] | None:
     runs = [first]
     for index, values in enumerate(choices):
         runs += [[*first[:index], value, *first[index + 1 :]] for value in values[1:]]
-    return runs
+    return runs if len(runs) <= MAX_SWEEP_RUNS else None
 
 
 def override_error(config_name: str, overrides: Sequence[str]) -> str | None:

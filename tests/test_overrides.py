@@ -76,6 +76,7 @@ def test_a_multirun_checks_every_value_of_its_sweeps_once() -> None:
         ["model/attention=efficient", "trainer.max_steps=2", "seed=0"],
     ]
     assert sweep_runs(["+name='a b',c"]) == [["+name='a b'"], ["+name=c"]]
+    assert len(sweep_runs(["seed=range(0,32)"])) == 32 and sweep_runs(["seed=range(0,33)"]) is None
 
 
 def test_a_multirun_with_a_bad_sweep_value_exits_1(capsys) -> None:
