@@ -108,6 +108,19 @@ def integer(
     return value
 
 
+def dimensions(
+    value: Any, name: str, parts: Sequence[str], minimum: int = 1, optional: bool = False
+) -> list[int] | None:
+    """A list of one integer >= ``minimum`` per name in ``parts``, e.g. [height, width]; None only if
+    ``optional``."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != len(parts):
+        expected = f"[{', '.join(parts)}]{' or null' if optional else ''}"
+        raise OptionError(f"{name}={_shown(value)}: expected {expected}")
+    return [integer(side, f"{name} {part}", minimum=minimum) for side, part in zip(value, parts, strict=True)]
+
+
 def number(
     value: Any, name: str, minimum: float | None = None, positive: bool = False, optional: bool = False
 ) -> float | None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from stereo_attn.bench.attention import summarize
+from stereo_attn.bench.attention import run_benchmark, summarize
 from stereo_attn.bench.measure import loglog_slope, run_isolated
+from stereo_attn.options import OptionError
 
 from helpers.project import ROOT
 
@@ -64,3 +66,18 @@ def test_summary_compares_each_block_with_the_yardstick_at_the_largest_volume() 
     text = summarize(records)
     assert "| efficient | 0.50x | 1.00x | - |" in text  # 1.0 s / 2.0 s; (256000 - 128000) / 128000
     assert "| efficient | forward | 2.00 | 1.30 |" in text
+
+
+@pytest.mark.parametrize(
+    ("volumes", "message"),
+    [
+        ([[1, 2]], "volumes[0]=[1, 2]: expected [depth, height, width]"),
+        ([[2, 4, 4], [1, 0, 2]], "volumes[1] height=0: expected an integer >= 1"),
+    ],
+)
+def test_volumes_that_are_not_three_sides_are_one_line(volumes: list, message: str) -> None:
+    with pytest.raises(OptionError, match=re.escape(message)):
+        run_benchmark(
+            blocks={}, include=["conv3d"], channels=8, batch=1, volumes=volumes, modes=["forward"],
+            repeats=1, warmup=0, timeout_s=1,
+        )  # fmt: skip

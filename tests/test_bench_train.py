@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,18 @@ def test_bench_train_measures_each_configuration_eager_then_compiled(tmp_path: P
         ("small", True, True, True),
     ]
     assert "| small | efficient | 32-true | compiled | cpu | 2x32x64 |" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("crop", "message"),
+    [([10], "crop=[10]: expected [height, width]"), ([0, 10], "crop height=0: expected an integer >= 1")],
+)
+def test_bench_train_refuses_a_crop_that_is_not_height_and_width(crop: list, message: str) -> None:
+    with pytest.raises(OptionError, match=re.escape(message)):
+        run_benchmark(
+            models={}, attentions={}, precisions=[], device="cpu", crop=crop, batch_size=1, steps=1,
+            warmup=1, timeout_s=10, default_row=False,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("compile_modes", [[], ["yes"]])

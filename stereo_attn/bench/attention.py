@@ -27,6 +27,7 @@ from stereo_attn.bench.measure import (
 )
 from stereo_attn.bench.sweep import sweep
 from stereo_attn.data.writers import markdown_table
+from stereo_attn.options import dimensions
 
 YARDSTICK = "conv3d"
 MODES = ("forward", "forward_backward")
@@ -101,6 +102,8 @@ def run_benchmark(
     bad_modes = [mode for mode in modes if mode not in MODES]
     if bad_modes:
         raise ValueError(f"modes must be among {MODES}, got {bad_modes}")
+    for index, volume in enumerate(volumes):
+        dimensions(volume, f"volumes[{index}]", ("depth", "height", "width"))
     configurations = []
     for name in include:
         options = {k: v for k, v in blocks.get(name, {}).items() if k != "name"}

@@ -27,7 +27,9 @@ from stereo_attn.bench.measure import (
 from stereo_attn.bench.sweep import sweep
 from stereo_attn.checkpoint import network_from_checkpoint
 from stereo_attn.data.writers import markdown_table
+from stereo_attn.inference.pairs import MIN_IMAGE_SIDE
 from stereo_attn.model.spec import build_network
+from stereo_attn.options import dimensions
 
 
 def _time_attention(model: nn.Module) -> list[float]:
@@ -120,6 +122,8 @@ def run_benchmark(
     """Every preset with every attention block at every size, then every checkpoint (``name: path``,
     recorded as preset ``name``, attention ``checkpoint``) and every exported graph (``name: path``,
     attention ``onnxruntime``) at every size; one record per configuration."""
+    for index, size in enumerate(sizes):
+        dimensions(size, f"sizes[{index}]", ("height", "width"), minimum=MIN_IMAGE_SIDE)
     configurations = [
         (preset, attention, {"model": {**model, "attention": block}})
         for preset, model in models.items()

@@ -124,6 +124,7 @@ def run_benchmark(
     """``default_row``: first, the configuration scripts/train.py trains by default (its own crop, batch
     and precision), as preset ``default``. ``compile``: each configuration eager (false) and/or under
     torch.compile with ``compile_options`` (true), one after the other."""
+    crop = options.dimensions(crop, "crop", ("height", "width"))
     device = str(resolve_device(device))
     modes = [False] if compile is None else compile
     if not modes or not all(isinstance(mode, bool) for mode in modes):

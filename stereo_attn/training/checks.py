@@ -20,14 +20,8 @@ RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _crop(value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, ListConfig):
-        value = list(value)
-    if not isinstance(value, list | tuple) or len(value) != 2:
-        raise options.OptionError(f"data.crop={value}: expected [height, width] or null")
-    for side, name in zip(value, ("height", "width"), strict=True):
-        options.integer(side, f"data.crop {name}", minimum=1)
+    value = list(value) if isinstance(value, ListConfig) else value
+    options.dimensions(value, "data.crop", ("height", "width"), optional=True)
 
 
 def _interval(value: Any) -> None:
