@@ -25,7 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stereo_attn.cli import fail, one_line
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MULTIRUN_FLAGS = {"-m", "--multirun"}
 # Each checked run is one composition (0.15 s); longer sweeps are left to Hydra's own validation.
 MAX_SWEEP_RUNS = 32
@@ -38,7 +38,7 @@ def check_overrides(config_name: str, arguments: Sequence[str] | None = None) ->
     overrides = [argument for argument in arguments if not argument.startswith("-")]
     flags = {argument for argument in arguments if argument.startswith("-")}
     # Hydra's flags change what is composed; a package installed away from the repository has no conf/.
-    if not flags <= MULTIRUN_FLAGS or not CONF.is_dir():
+    if not flags <= MULTIRUN_FLAGS or not CONF_DIR.is_dir():
         return
     runs = sweep_runs(overrides) if flags else [overrides]
     for run in runs or []:
@@ -138,5 +138,5 @@ def first_composable(config_name: str, candidates: Sequence[Sequence[str]]) -> D
 
 
 def compose_config(config_name: str, overrides: Sequence[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name, overrides=list(overrides), return_hydra_config=True)

@@ -11,7 +11,6 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,11 +29,11 @@ from stereo_attn.bench.sweep import sweep
 from stereo_attn.data.writers import markdown_table
 from stereo_attn.inference.predict import resolve_device
 from stereo_attn.model.spec import build_network
+from stereo_attn.overrides import CONF_DIR
 from stereo_attn.training.loss import disparity_loss
 from stereo_attn.training.precision import resolve_precision
 
 AUTOCAST = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def default_training() -> dict[str, Any]:
