@@ -97,6 +97,47 @@ def test_soft_argmin_and_confidence_on_known_distributions() -> None:
     assert confidence[0, 0, 0] > 0.99 and confidence[0, 0, 1] == pytest.approx(3 / 8)
 
 
+def test_windowed_soft_argmin_ignores_a_second_mode() -> None:
+    # Two modes: 0.6 at bin 2, 0.4 at bin 9. All bins average to 4.8, between both surfaces; a window
+    # around the peak gives the peak's own disparity, refined by its neighbours.
+    probability = torch.full((1, 12, 1, 1), 1e-6)
+    probability[0, [1, 2, 3, 9], 0, 0] = torch.tensor([0.1, 0.4, 0.1, 0.4])
+    scores = probability.log()
+    full, _ = soft_argmin(scores)
+    windowed, _ = soft_argmin(scores, window=1)
+    near = probability[0, 1:4, 0, 0]
+    expected = (near * torch.tensor([1.0, 2.0, 3.0])).sum() / near.sum()
+    torch.testing.assert_close(windowed[0, 0, 0], expected)
+    assert full[0, 0, 0].item() == pytest.approx(4.8, abs=1e-3)
+    # A window at least as wide as the volume is the plain soft-argmin, at the peak's far end too.
+    random = torch.randn(2, 7, 3, 4)
+    torch.testing.assert_close(soft_argmin(random, window=6)[0], soft_argmin(random)[0])
+    edge = torch.full((1, 5, 1, 1), -9.0)
+    edge[0, 0] = 3.0
+    edge[0, 1] = 2.0
+    expected_edge = torch.tensor([3.0, 2.0]).softmax(0) @ torch.tensor([0.0, 1.0])
+    assert soft_argmin(edge, window=1)[0].item() == pytest.approx(expected_edge.item(), rel=1e-3)
+
+
+def test_regression_window_applies_at_inference_only() -> None:
+    network = tiny(max_disparity=32, regression_window=1)
+    left, right = torch.rand(1, 3, 32, 48), torch.rand(1, 3, 32, 48)
+    network.eval()
+    with torch.no_grad():
+        windowed = network(left, right)["disparity"]
+        network.regression_window = None
+        full = network(left, right)["disparity"]
+    assert not torch.allclose(windowed, full)  # random weights: multi-modal distributions differ
+    network.train()
+    network.regression_window = 1
+    trained = network(left, right)["disparity"]
+    network.regression_window = None
+    torch.testing.assert_close(trained, network(left, right)["disparity"])
+    with pytest.raises(ValueError, match="regression_window"):
+        StereoNetwork(max_disparity=32, regression_window=-1)
+    assert tiny().regression_window is None  # configs without the option (older checkpoints): every bin
+
+
 def test_convex_upsampling_keeps_constant_disparity_and_scales_it() -> None:
     upsampler = ConvexUpsampler(context_channels=4, factor=4, hidden=8)
     weights = upsampler.weights(torch.randn(1, 4, 5, 6))

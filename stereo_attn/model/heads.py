@@ -7,15 +7,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def soft_argmin(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def soft_argmin(cost: torch.Tensor, window: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, D, H, W) matching scores (higher = better) -> expected disparity index and confidence, (B, H, W).
 
-    Confidence is the probability mass within one bin of the most likely disparity: near 1 for a
-    sharp, single-peaked distribution, low for flat or multi-modal ones (textureless, occluded).
+    ``window``: average only over the bins within ``window`` of the most likely one (renormalized), so
+    a second mode (the background behind a thin leaf) no longer pulls the estimate between the two;
+    None averages over all bins. Confidence is the probability mass within one bin of the most likely
+    disparity: near 1 for a sharp, single-peaked distribution, low for flat or multi-modal ones.
     """
     probability = cost.softmax(dim=1)
     candidates = torch.arange(cost.shape[1], device=cost.device, dtype=probability.dtype).view(1, -1, 1, 1)
-    disparity = (probability * candidates).sum(dim=1)
+    if window is None:
+        disparity = (probability * candidates).sum(dim=1)
+    else:
+        near_peak = (candidates - probability.argmax(dim=1, keepdim=True)).abs() <= window
+        local = probability * near_peak
+        disparity = (local * candidates).sum(dim=1) / local.sum(dim=1)
     padded = F.pad(probability, (0, 0, 0, 0, 1, 1))  # zero bins beyond both ends of D
     three_bins = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
     return disparity, three_bins.amax(dim=1)

@@ -41,6 +41,7 @@ class StereoNetwork(nn.Module):
         attention_places: Sequence[str] = ("quarter",),
         attention_overrides: Mapping[str, Any] | None = None,
         upsample_hidden: int = 64,
+        regression_window: int | None = None,
         name: str = "",
     ) -> None:
         super().__init__()
@@ -48,6 +49,10 @@ class StereoNetwork(nn.Module):
             raise ValueError(f"max_disparity must be at least 4 pixels, got {max_disparity}")
         self.name = name
         self.max_disparity = max_disparity
+        if regression_window is not None and regression_window < 0:
+            raise ValueError(f"regression_window must be null or a bin count >= 0, got {regression_window}")
+        # Inference only: training's soft-argmin spans every bin, so the loss reaches all of them.
+        self.regression_window = regression_window
         # Disparity bins at 1/4 resolution, rounded up so the hourglass can halve D twice.
         self.bins = math.ceil(max_disparity / 4 / 4) * 4
         self.groups = groups
@@ -77,7 +82,8 @@ class StereoNetwork(nn.Module):
         weights = self.upsampler.weights(left_trunk)
         disparities, confidence = [], None
         for stage_scores in scores:
-            disparity, confidence = soft_argmin(stage_scores)
+            window = None if self.training else self.regression_window
+            disparity, confidence = soft_argmin(stage_scores, window)
             disparities.append(self.upsampler(disparity, weights)[:, :height, :width])
         confidence = F.interpolate(confidence[:, None], scale_factor=4, mode="bilinear", align_corners=False)
         return {
